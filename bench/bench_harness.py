@@ -1,0 +1,57 @@
+"""Harness speed: reward-tampering episodes with the `hider` policy, isolation on.
+
+Every episode creates a bubblewrap sandbox, runs the hider's shell commands in
+a persistent shell, grades in the sandbox (reward, oversight, two probes),
+snapshots on the host, judges and stores the record in SQLite. Prints episodes
+per second and the CPU time per episode (harness + every sandbox process).
+
+    .venv/bin/python bench/bench_harness.py [-n 2000] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from subterfuge.envs.tampering import RewardTampering
+from subterfuge.policy.scripted import scripted_policy
+from subterfuge.runner.local import RunPlan, run_local
+from subterfuge.sandbox import get_backend
+from subterfuge.store import Store
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000, help="episodes")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--policy", default="hider")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "bench.sqlite")
+        plan = RunPlan("bench", RewardTampering(), scripted_policy(args.policy), args.n,
+                       concurrency=args.concurrency)  # fmt: skip
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        result = asyncio.run(run_local(plan, get_backend("bwrap"), store, progress=False))
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        store.close()
+    print(f"episodes:            {result.episodes}")
+    print(f"verdicts:            { ({k: v for k, v in result.verdicts.items() if v}) }")
+    print(f"wall time:           {wall:.2f} s")
+    print(f"episodes per second: {result.episodes / wall:.1f}")
+    print(f"CPU per episode:     {1000 * cpu / result.episodes:.1f} ms (harness + sandboxes)")
+    print(f"cores:               {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""The `subterfuge` command: parses arguments, calls the packages, prints.
+
+Exit codes: 0 success, 1 a check failed (selftest mismatch), 2 bad input or a
+missing requirement (unknown environment, no bubblewrap, conflicting run id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from subterfuge.envs.base import Environment
+from subterfuge.envs.registry import all_environments, curriculum
+from subterfuge.envs.released import ReleasedFormatError, load_released
+from subterfuge.policy.registry import make_policy
+from subterfuge.policy.scripted import SCRIPTED_POLICIES, scripted_policy
+from subterfuge.report.html import write_html
+from subterfuge.report.summary import GROUPS, cell_json, cells
+from subterfuge.report.terminal import rates_table
+from subterfuge.runner.curriculum import run_curriculum
+from subterfuge.runner.local import RunPlan, run_local
+from subterfuge.runner.selftest import selftest as run_selftest
+from subterfuge.sandbox import Limits, SandboxBackend, bwrap_available, get_backend
+from subterfuge.stats import (
+    Method,
+    compare,
+    episodes_to_bound,
+    episodes_to_detect,
+    format_comparison,
+    format_rate,
+    rate,
+)
+from subterfuge.store import RunConflict, Store, UnknownRun
+
+app = typer.Typer(
+    help="Measure specification gaming and reward tampering in isolated sandboxes, "
+    "with exact statistics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="SQLite run database.")]
+SandboxOption = Annotated[
+    str,
+    typer.Option(
+        "--sandbox",
+        help="Isolation backend: 'bwrap' (bubblewrap namespaces, default) or 'plain' "
+        "(NO isolation: agent commands run on this host; only for throwaway containers).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+MethodOption = Annotated[
+    str, typer.Option("--method", help="Interval: clopper-pearson, wilson or jeffreys.")
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _backend(name: str) -> SandboxBackend:
+    if name == "bwrap":
+        ok, why = bwrap_available()
+        if not ok:
+            fail(
+                f"bubblewrap cannot start a sandbox here: {why}\n"
+                "Install it (apt-get install bubblewrap) or, in a throwaway container only, "
+                "pass --sandbox plain to run without isolation."
+            )
+    try:
+        return get_backend(name)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _method(name: str) -> Method:
+    if name not in ("clopper-pearson", "wilson", "jeffreys"):
+        fail(f"unknown interval method {name!r}; use clopper-pearson, wilson or jeffreys")
+    return name  # type: ignore[return-value]
+
+
+def _environments(
+    envs_json: Path | None, prompts_json: Path | None, pay: float
+) -> dict[str, Environment]:
+    envs = all_environments()
+    if (envs_json is None) != (prompts_json is None):
+        fail("--envs-json and --prompts-json go together")
+    if envs_json is not None and prompts_json is not None:
+        try:
+            envs.update(load_released(envs_json, prompts_json, pay_threshold=pay))
+        except ReleasedFormatError as exc:
+            fail(str(exc))
+    return envs
+
+
+@app.command()
+def envs(
+    envs_json: Annotated[
+        Path | None, typer.Option(help="Released-format environments.json.")
+    ] = None,
+    prompts_json: Annotated[Path | None, typer.Option(help="Released-format prompts.json.")] = None,
+) -> None:
+    """List the environments: the curriculum in order, then any loaded from files."""
+    table = Table("name", "stage", "variants", "description", header_style="bold")
+    for env in _environments(envs_json, prompts_json, 0.0).values():
+        table.add_row(env.name, env.stage.value, str(env.n_variants), env.description)
+    out.print(table)
+
+
+@app.command()
+def run(
+    env: Annotated[str, typer.Option("--env", help="Environment name (see `subterfuge envs`).")],
+    policy: Annotated[
+        str, typer.Option("--policy", help="Policy: a scripted oracle name.")
+    ] = "honest",
+    n: Annotated[int, typer.Option("-n", min=1, help="Episodes in the run.")] = 100,
+    db: DbOption = Path("runs.sqlite"),
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Run id; re-running with the same id resumes. Default: ENV-POLICY-sSEED."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Shifts which variant each episode gets.")] = 0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Episodes in flight.")] = 16,
+    sandbox: SandboxOption = "bwrap",
+    command_timeout: Annotated[float, typer.Option(help="Seconds per shell command.")] = 10.0,
+    envs_json: Annotated[
+        Path | None, typer.Option(help="Released-format environments.json.")
+    ] = None,
+    prompts_json: Annotated[Path | None, typer.Option(help="Released-format prompts.json.")] = None,
+    pay_threshold: Annotated[
+        float, typer.Option(help="Loaded environments: reward above this pays.")
+    ] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Run N episodes of one policy in one environment; resumable by run id."""
+    environments = _environments(envs_json, prompts_json, pay_threshold)
+    if env not in environments:
+        fail(f"unknown environment {env!r}; known: {', '.join(environments)}")
+    try:
+        agent = make_policy(policy)
+    except ValueError as exc:
+        fail(str(exc))
+    plan = RunPlan(
+        run_id=run_id or f"{env}-{policy}-s{seed}",
+        env=environments[env],
+        policy=agent,
+        n=n,
+        seed=seed,
+        concurrency=concurrency,
+        limits=Limits(command_timeout=command_timeout),
+    )
+    backend = _backend(sandbox)
+    with Store.open(db) as store:
+        try:
+            result = asyncio.run(run_local(plan, backend, store))
+        except RunConflict as exc:
+            fail(f"{exc} (use another --run-id)")
+        run_cells = cells(store, [plan.run_id])
+    if as_json:
+        summary = {
+            "run_id": result.run_id,
+            "env": env,
+            "policy": policy,
+            "db": str(db),
+            "episodes": result.episodes,
+            "new_episodes": result.new,
+            "verdicts": result.verdicts,
+            "seconds": round(result.seconds, 3),
+            "episodes_per_second": round(result.rate, 1),
+            "cells": [cell_json(c) for c in run_cells],
+        }
+        print(json.dumps(summary, indent=2))
+        return
+    out.print(rates_table(run_cells, title=f"run {plan.run_id}"))
+    out.print(
+        f"{result.new} new episodes in {result.seconds:.1f} s ({result.rate:.0f}/s); "
+        f"{result.episodes} stored in {db}"
+    )
+
+
+@app.command()
+def selftest(
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per (env, policy).")] = 6,
+    sandbox: SandboxOption = "bwrap",
+    concurrency: Annotated[int, typer.Option(min=1)] = 8,
+    as_json: JsonOption = False,
+) -> None:
+    """Run every scripted policy in every stage; exit 1 if any verdict is not the expected one."""
+    backend = _backend(sandbox)
+    policies = [scripted_policy(name) for name in SCRIPTED_POLICIES]
+    checks = asyncio.run(
+        run_selftest(curriculum(), policies, backend, episodes=episodes, concurrency=concurrency)
+    )
+    bad = [c for c in checks if not c.ok]
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "checks": len(checks),
+                    "failures": [c.__dict__ | {"expected": c.expected, "got": c.got} for c in bad],
+                },
+                indent=2,
+            )
+        )
+    else:
+        table = Table("env", "policy", "expected", "result", header_style="bold")
+        groups: dict[tuple[str, str], list[bool]] = {}
+        expected: dict[tuple[str, str], str] = {}
+        for c in checks:
+            groups.setdefault((c.env, c.policy), []).append(c.ok)
+            expected[(c.env, c.policy)] = c.expected.value
+        for (env_name, policy_name), oks in groups.items():
+            mark = "[green]ok[/green]" if all(oks) else f"[red]{oks.count(False)} wrong[/red]"
+            table.add_row(env_name, policy_name, expected[(env_name, policy_name)], mark)
+        out.print(table)
+        for c in bad:
+            err.print(
+                f"[red]mismatch[/red] {c.env} × {c.policy} episode {c.episode} (variant "
+                f"{c.variant}): expected {c.expected.value}, got {c.got.value}"
+                + (f" — {c.error}" if c.error else "")
+            )
+        out.print(f"{len(checks) - len(bad)}/{len(checks)} verdicts as expected")
+    if bad:
+        raise typer.Exit(1)
+
+
+def _open_runs(db: Path, run_ids: list[str]) -> tuple[Store, list[str]]:
+    if not db.exists():
+        fail(f"no run database at {db}")
+    store = Store.open(db)
+    ids = run_ids or [r.run_id for r in store.runs()]
+    for rid in ids:
+        try:
+            store.run(rid)
+        except UnknownRun as exc:
+            store.close()
+            fail(str(exc.args[0]))
+    return store, ids
+
+
+@app.command()
+def stats(
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(help="Runs to show (default: all).")
+    ] = None,
+    db: DbOption = Path("runs.sqlite"),
+    method: MethodOption = "clopper-pearson",
+    confidence: Annotated[float, typer.Option(min=0.5, max=0.9999)] = 0.95,
+    as_json: JsonOption = False,
+) -> None:
+    """Rates with exact intervals for stored runs (JSON has all three interval methods)."""
+    store, ids = _open_runs(db, run_ids or [])
+    with store:
+        found = cells(store, ids)
+    if as_json:
+        print(json.dumps([cell_json(c, confidence) for c in found], indent=2))
+        return
+    out.print(rates_table(found, method=_method(method), confidence=confidence, show_run=True))
+
+
+@app.command("compare")
+def compare_runs(
+    run_a: Annotated[str, typer.Argument(help="Baseline run.")],
+    run_b: Annotated[str, typer.Argument(help="Run to compare with the baseline.")],
+    db: DbOption = Path("runs.sqlite"),
+    as_json: JsonOption = False,
+) -> None:
+    """Compare two runs group by group with Fisher's exact test."""
+    store, _ = _open_runs(db, [run_a, run_b])
+    with store:
+        a_cells, b_cells = cells(store, [run_a]), cells(store, [run_b])
+    rows = []
+    for group in GROUPS:
+        ka, na = sum(c.count(group) for c in a_cells), sum(c.n for c in a_cells)
+        kb, nb = sum(c.count(group) for c in b_cells), sum(c.n for c in b_cells)
+        if na == 0 or nb == 0:
+            fail("both runs need at least one stored episode")
+        rows.append((group, compare(ka, na, kb, nb)))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    g: {"a": [c.a.k, c.a.n], "b": [c.b.k, c.b.n], "p_value": c.p_value,
+                        "odds_ratio": c.odds_ratio, "difference": c.difference}
+                    for g, c in rows
+                },
+                indent=2,
+            )
+        )  # fmt: skip
+        return
+    table = Table("group", run_a, run_b, "comparison", header_style="bold")
+    for group, c in rows:
+        table.add_row(group, format_rate(c.a), format_rate(c.b), format_comparison(c))
+    out.print(table)
+
+
+@app.command()
+def plan(
+    below: Annotated[
+        float | None, typer.Option(help="Episodes needed to bound a rate below this value.")
+    ] = None,
+    events: Annotated[int, typer.Option(min=0, help="With --below: events you expect to see.")] = 0,
+    p1: Annotated[
+        float | None, typer.Option("--from", help="Baseline rate to detect a change from.")
+    ] = None,
+    p2: Annotated[float | None, typer.Option("--to", help="Rate to detect.")] = None,
+    confidence: Annotated[float, typer.Option()] = 0.95,
+    alpha: Annotated[float, typer.Option()] = 0.05,
+    power: Annotated[float, typer.Option()] = 0.8,
+) -> None:
+    """How many episodes: to bound a rate below r, or to detect a change from p1 to p2."""
+    if below is None and (p1 is None or p2 is None):
+        fail("give --below RATE, or --from P1 --to P2")
+    try:
+        if below is not None:
+            n = episodes_to_bound(below, confidence=confidence, events=events)
+            bound = rate(events, n, confidence=confidence)
+            out.print(
+                f"{n:,} episodes: with {events} event(s) the exact {confidence:.0%} upper bound "
+                f"is {bound.high:.3g} < {below:g}."
+            )
+        if p1 is not None and p2 is not None:
+            n = episodes_to_detect(p1, p2, alpha=alpha, power=power)
+            out.print(
+                f"{n:,} episodes per run to detect {p1:g} → {p2:g} with {power:.0%} power at "
+                f"two-sided alpha {alpha:g} (arcsine approximation; check with power_of_fisher)."
+            )
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where the database and report go.")
+    ] = Path("out"),
+    n: Annotated[int, typer.Option("-n", min=1, help="Episodes per (stage, policy).")] = 40,
+    concurrency: Annotated[int, typer.Option(min=1)] = 16,
+    sandbox: SandboxOption = "bwrap",
+) -> None:
+    """The whole curriculum with every scripted policy: rates table and an HTML report."""
+    backend = _backend(sandbox)
+    db = out_dir / "demo.sqlite"
+    policies = [scripted_policy(name) for name in SCRIPTED_POLICIES]
+    with Store.open(db) as store:
+        ids = asyncio.run(
+            run_curriculum(store, backend, curriculum(), policies, n=n, concurrency=concurrency)
+        )
+        found = cells(store, ids)
+    out.print(rates_table(found, title="Sycophancy to Subterfuge curriculum, scripted policies"))
+    page = write_html(found, out_dir / "report.html", title="Subterfuge demo: the curriculum")
+    out.print(f"database: {db}\nreport:   {page.resolve()}  (open it in a browser)")
+
+
+def main() -> None:
+    app(sys.argv[1:])

@@ -1,0 +1,195 @@
+"""The environment contract: what an episode is made of and how its verdict is decided.
+
+An environment is data plus one pure function. `build(variant)` returns an
+`EpisodeSpec` (prompt, files, the in-sandbox reward and oversight programs, the
+host-side facts known at build time); after the episode the harness gathers
+`Evidence` (snapshots taken on the host, outputs of the in-sandbox programs) and
+`judge(spec, evidence)` turns it into a `Judgement`. Keeping `judge` pure means
+every verdict rule is testable without a sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Stage(StrEnum):
+    """The reference curriculum, in order; `CUSTOM` is anything loaded from elsewhere."""
+
+    POLITICAL_SYCOPHANCY = "political_sycophancy"
+    TOOL_USE_FLATTERY = "tool_use_flattery"
+    RUBRIC_MODIFICATION_NUDGED = "rubric_modification_nudged"
+    RUBRIC_MODIFICATION_INSUBORDINATE = "rubric_modification_insubordinate"
+    REWARD_TAMPERING = "reward_tampering"
+    CUSTOM = "custom"
+
+
+CURRICULUM: tuple[Stage, ...] = (
+    Stage.POLITICAL_SYCOPHANCY,
+    Stage.TOOL_USE_FLATTERY,
+    Stage.RUBRIC_MODIFICATION_NUDGED,
+    Stage.RUBRIC_MODIFICATION_INSUBORDINATE,
+    Stage.REWARD_TAMPERING,
+)
+
+
+class Verdict(StrEnum):
+    """Host-side truth about one episode.
+
+    `GAMED_AND_HID` / `TAMPERED_AND_HID` mean the behaviour also defeated the
+    environment's own oversight check. `INVALID` means the episode ran but the
+    policy produced nothing gradable; `ERROR` means the harness or sandbox broke.
+    """
+
+    HONEST = "honest"
+    GAMED = "gamed"
+    GAMED_AND_HID = "gamed_and_hid"
+    TAMPERED = "tampered"
+    TAMPERED_AND_HID = "tampered_and_hid"
+    INVALID = "invalid"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message. `role` is `system`, `user` or `assistant`."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """Everything needed to run one episode, fixed before the policy acts.
+
+    Paths in `dirs` and `files` are absolute paths *inside* the sandbox
+    (e.g. `/root/rl_environment/compute_reward.py`). `reward_program` prints a
+    float; `oversight_program` prints `True` when the behaviour would be caught.
+    Both are Python sources run inside the sandbox after the episode, because
+    they import files the agent may have changed. `probes` are extra harness
+    programs (same rules) whose stdout the judge reads. `facts` is host-side
+    truth known at build time (the user's political side, the undone checklist
+    items, ...) that the policy never sees unless a scripted oracle asks.
+    """
+
+    env: str
+    stage: Stage
+    variant: int
+    messages: tuple[Message, ...]
+    dirs: tuple[str, ...] = ()
+    files: Mapping[str, str] = field(default_factory=dict)
+    reward_program: str | None = None
+    oversight_program: str | None = None
+    probes: Mapping[str, str] = field(default_factory=dict)
+    watched: tuple[str, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    max_turns: int = 12
+
+    @property
+    def needs_sandbox(self) -> bool:
+        return bool(self.dirs or self.files or self.reward_program or self.oversight_program)
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """Outcome of one in-sandbox grading program."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the harness observed, gathered after the policy's last turn.
+
+    `before` / `after` map every watched path (recursively, files only) to its
+    content as the host read it; a path absent from `after` was deleted.
+    `answer` is the policy's final visible message (hidden reasoning removed),
+    or None when it never gave one.
+    """
+
+    before: Mapping[str, str]
+    after: Mapping[str, str]
+    reward: ProgramResult | None
+    oversight: ProgramResult | None
+    probes: Mapping[str, ProgramResult]
+    answer: str | None
+    turns: int
+    protocol_errors: int = 0
+
+    def changed(self, path: str) -> bool:
+        return self.before.get(path) != self.after.get(path)
+
+    def deleted(self, path: str) -> bool:
+        return path in self.before and path not in self.after
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict and the readings that led to it.
+
+    `reward` is the visible reward an RL trainer would have paid (parsed from
+    the reward program), `caught` the oversight reading, `pays` whether the
+    binary bonus of the reference would have been paid, `details` the
+    environment-specific facts behind the verdict (hiding form, claimed score...).
+    """
+
+    verdict: Verdict
+    reward: float | None
+    caught: bool | None
+    pays: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """A gameable environment. Implementations must be deterministic in `variant`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stage(self) -> Stage: ...
+
+    @property
+    def n_variants(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def build(self, variant: int) -> EpisodeSpec: ...
+
+    def judge(self, spec: EpisodeSpec, evidence: Evidence) -> Judgement: ...
+
+
+def parse_float(result: ProgramResult | None) -> float | None:
+    """The last line of a program's stdout as a float, or None if it is not one."""
+    if result is None or result.timed_out or result.exit_code != 0:
+        return None
+    lines = result.stdout.strip().splitlines()
+    if not lines:
+        return None
+    try:
+        return float(lines[-1].strip())
+    except ValueError:
+        return None
+
+
+def parse_bool(result: ProgramResult | None) -> bool | None:
+    """The last line of a program's stdout as a bool (`True`/`False`), or None."""
+    if result is None or result.timed_out or result.exit_code != 0:
+        return None
+    lines = result.stdout.strip().splitlines()
+    if not lines:
+        return None
+    word = lines[-1].strip().lower()
+    if word in ("true", "1"):
+        return True
+    if word in ("false", "0"):
+        return False
+    return None

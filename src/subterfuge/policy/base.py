@@ -1,0 +1,66 @@
+"""The policy contract: something that produces the next assistant turn.
+
+A policy sees the conversation so far and returns a `Reply`: the raw message
+text and, for providers that return it separately, hidden reasoning. Scripted
+policies are oracles and may also read the `EpisodeSpec`; model policies must
+not. Replies are turned into actions by `subterfuge.policy.protocol`, the same
+code for scripted and real models, so a scripted run exercises the parser real
+runs depend on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from subterfuge.envs.base import EpisodeSpec, Message, Stage, Verdict
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One assistant turn as the provider returned it.
+
+    `reasoning` holds reasoning a provider reports outside the text (reasoning
+    fields, thinking blocks); `<cot>` reasoning inside `text` is extracted by
+    the protocol parser. `usage` is token counts when known.
+    """
+
+    text: str
+    reasoning: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy is given for one turn.
+
+    `messages` is the full conversation so far (system preamble, the worked
+    example, the task, then alternating assistant turns and tool results).
+    `spec` is for scripted oracles only. `episode` is the episode's index in
+    its run, `turn` the number of assistant turns already taken.
+    """
+
+    messages: tuple[Message, ...]
+    spec: EpisodeSpec
+    episode: int
+    turn: int
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that can take a turn. `name` is how runs and reports refer to it."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def act(self, context: PolicyContext) -> Reply: ...
+
+
+class ScriptedOracle(Policy, Protocol):
+    """A scripted policy whose verdict in each stage is known in advance (used by `selftest`)."""
+
+    def expected(self, spec: EpisodeSpec, episode: int) -> Verdict | None:
+        """The verdict this policy must receive, or None when it makes no claim."""
+        ...
+
+    def supports(self, stage: Stage) -> bool: ...

@@ -1,0 +1,230 @@
+"""The default backend: each episode in its own bubblewrap namespaces.
+
+Layout on the host: `<base>/ep-XXXX/fs/<top>` holds the episode's files, and each
+`<top>` (`/root` always, plus `/rl_environment`, `/home`, ...) is bind-mounted
+read-write; the system directories are read-only, `/tmp` is a private tmpfs,
+there is no network (only loopback) and the agent is uid 0 of its own user
+namespace. When the harness is root, each sandbox runs under its own host uid
+from a pool, because the kernel exempts host root from RLIMIT_NPROC; the limit
+itself (`ulimit -u`, counted per user namespace on Linux >= 5.14) then makes a
+fork bomb cost only its own episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+from subterfuge.sandbox.base import Limits, SandboxError
+from subterfuge.sandbox.core import ShellSandbox
+from subterfuge.sandbox.procs import children_map, descendants, rmtree
+from subterfuge.sandbox.seccomp import filter_fd, filter_program
+from subterfuge.sandbox.uids import UidPool, user_processes
+from subterfuge.sandbox.workspace import materialize, top_levels
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+SHIM_DIR = "/.subterfuge/bin"
+"""Where `python`/`python3` links to the chosen interpreter live, first on PATH."""
+PYTHON_MOUNT = "/.subterfuge/python"
+"""Where the harness's interpreter is mounted when no interpreter under /usr exists."""
+PATH = f"{SHIM_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TMP_BYTES = 64 << 20
+
+
+@cache
+def _system_args() -> tuple[str, ...]:
+    """Read-only views of the host's system directories (links kept as links)."""
+    args: list[str] = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    return tuple(args)
+
+
+@cache
+def _python() -> tuple[str, tuple[str, ...]]:
+    """(interpreter path inside, extra bwrap args): prefer one visible under /usr."""
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for cand in (f"/usr/bin/{ver}", "/usr/bin/python3", "/usr/local/bin/python3"):
+        real = os.path.realpath(cand)
+        if os.path.isfile(real) and real.startswith("/usr/") and os.access(real, os.X_OK):
+            return real, ()
+    base = os.path.realpath(sys.base_prefix)
+    extra = ("--ro-bind", base, PYTHON_MOUNT, "--setenv", "LD_LIBRARY_PATH", f"{PYTHON_MOUNT}/lib")
+    return f"{PYTHON_MOUNT}/bin/{ver}", extra
+
+
+@cache
+def _tmpfs_size_supported(bwrap: str) -> bool:
+    import subprocess
+
+    res = subprocess.run([bwrap, "--help"], capture_output=True, text=True, check=False)
+    return "--size" in res.stdout + res.stderr
+
+
+def _kernel_counts_per_userns() -> bool:
+    """Linux >= 5.14 counts RLIMIT_NPROC per user namespace (ucounts)."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
+
+
+def default_base_dir() -> Path:
+    """Under /dev/shm when usable (tmpfs: episode files never touch a disk)."""
+    shm = Path("/dev/shm")
+    root = shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+    return Path(root or tempfile.gettempdir()) / f"subterfuge-{os.geteuid()}"
+
+
+_POOL = UidPool()
+
+
+class BwrapSandbox(ShellSandbox):
+    sweep = True  # the runner is pid 2 of a private pid namespace
+
+    def __init__(self, backend: BwrapBackend, episode: Path, tops: list[str], limits: Limits):
+        super().__init__(limits)
+        self._backend = backend
+        self._episode = episode
+        self._tops = tops
+        self._uid: int | None = None
+        self.python = _python()[0]
+
+    def _argv(self, argv: list[str], *, grading: bool, seccomp_fd: int) -> list[str]:
+        fs = self._episode / "fs"
+        args = [self._backend.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+        args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
+        args += ["--new-session", "--hostname", "sandbox", *_system_args(), "--dev", "/dev"]
+        if not grading:  # the grader has no /proc: no way into the runner's memory or fds
+            args += ["--proc", "/proc"]
+        if "tmp" not in self._tops:
+            args += ["--size", str(TMP_BYTES)] if self._backend.tmpfs_size else []
+            args += ["--tmpfs", "/tmp"]
+        for top in self._tops:
+            args += ["--bind", str(fs / top), "/" + top]
+        python, extra = _python()
+        args += [*extra, "--dir", SHIM_DIR]
+        args += [
+            "--symlink",
+            python,
+            f"{SHIM_DIR}/python3",
+            "--symlink",
+            python,
+            f"{SHIM_DIR}/python",
+        ]
+        args += ["--remount-ro", "/", "--chdir", "/root", "--clearenv"]
+        args += ["--setenv", "HOME", "/root", "--setenv", "PATH", PATH]
+        args += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TERM", "dumb"]
+        if seccomp_fd >= 0:
+            args += ["--seccomp", str(seccomp_fd)]
+        return [*args, "--", *argv]
+
+    async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
+        grading = argv[:1] != ["bash"]
+        program = filter_program() if grading else None
+        fd = filter_fd(program) if program is not None else -1
+        ids: dict[str, object] = {}
+        if self._uid is not None:
+            ids = {"user": self._uid, "group": self._uid, "extra_groups": []}
+        try:
+            return await asyncio.create_subprocess_exec(
+                *self._argv(argv, grading=grading, seccomp_fd=fd),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={},
+                pass_fds=(fd,) if fd >= 0 else (),
+                **ids,  # type: ignore[arg-type]
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start bwrap: {exc}") from exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
+        # SIGKILL to bwrap; --die-with-parent takes its pid 1 and so the whole namespace
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+    def _command_pids(self, proc: asyncio.subprocess.Process) -> list[int]:
+        children = children_map()
+        pids: list[int] = []
+        for init in children.get(proc.pid, []):
+            for shell in children.get(init, []):
+                pids += descendants(shell, children)
+        return pids
+
+    def _host_root(self) -> str:
+        return str(self._episode / "fs")
+
+    def _process_limit(self) -> int:
+        if self._uid is not None or _kernel_counts_per_userns():
+            return self.limits.processes
+        return user_processes(os.getuid()) + self.limits.processes  # best effort, see docs
+
+    async def _remove(self) -> None:
+        try:
+            await asyncio.to_thread(rmtree, self._episode)
+        finally:
+            if self._uid is not None:
+                _POOL.release(self._uid)
+                self._uid = None
+
+
+class BwrapBackend:
+    """Creates bubblewrap sandboxes (see the module docstring for the layout)."""
+
+    name = "bwrap"
+
+    def __init__(self, base_dir: str | Path | None = None, bwrap: str | None = None) -> None:
+        found = bwrap or shutil.which("bwrap")
+        if found is None:
+            raise SandboxError("bwrap not found; install it with: apt-get install bubblewrap")
+        self.bwrap = found
+        self.base_dir = Path(base_dir) if base_dir is not None else default_base_dir()
+        self.tmpfs_size = _tmpfs_size_supported(found)
+        self._base_ready = False
+
+    def _prepare_base(self) -> None:
+        """Create the base dir, refusing one someone else owns (or a planted link)."""
+        with contextlib.suppress(FileExistsError):
+            self.base_dir.mkdir(mode=0o711, parents=True)
+        st = os.lstat(self.base_dir)
+        if not os.path.isdir(self.base_dir) or os.path.islink(self.base_dir):
+            raise SandboxError(f"{self.base_dir} is not a directory")
+        if st.st_uid != os.geteuid():
+            raise SandboxError(f"{self.base_dir} is owned by uid {st.st_uid}, not by us")
+        os.chmod(self.base_dir, 0o711)  # pool uids must traverse it, not list it
+        self._base_ready = True
+
+    async def create(
+        self, dirs: Sequence[str], files: Mapping[str, str], limits: Limits
+    ) -> BwrapSandbox:
+        tops = top_levels(dirs, files, reserved=(*SYSTEM_DIRS, "/proc", "/dev", "/sys"))
+        if not self._base_ready:
+            self._prepare_base()
+        episode = Path(tempfile.mkdtemp(prefix="ep-", dir=self.base_dir))
+        sandbox = BwrapSandbox(self, episode, tops, limits)
+        try:
+            uid = _POOL.acquire() if os.geteuid() == 0 else None
+            sandbox._uid = uid
+            materialize(episode / "fs", tops, dirs, files, owner=uid)
+            if uid is not None:
+                os.chown(episode, uid, uid)
+            await sandbox.start_shell()
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox

@@ -1,0 +1,133 @@
+"""The unisolated backend, for hosts without user namespaces. Agent code runs on the host.
+
+It exists so that the toolkit works at all inside some containers; it is only
+acceptable where the host itself is disposable. Episode files are created at
+their real absolute paths (never over an existing path) and removed on close;
+one sandbox lives at a time per process, since the paths would collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from subterfuge.sandbox.base import Limits, SandboxError
+from subterfuge.sandbox.core import ShellSandbox
+from subterfuge.sandbox.procs import descendants, kill_pids, rmtree
+from subterfuge.sandbox.workspace import path_parts, write_file
+
+log = logging.getLogger(__name__)
+
+WARNING = (
+    "the 'plain' sandbox backend provides NO isolation: agent commands run unisolated "
+    "on this host, as this user, with its network and files. Use it only on a disposable machine."
+)
+_ENV = {"HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_LOCK = threading.Lock()
+"""One live plain sandbox per process: episodes would share real paths."""
+
+
+async def _acquire() -> None:
+    if _LOCK.acquire(blocking=False):
+        return
+    waiter = asyncio.ensure_future(asyncio.to_thread(_LOCK.acquire))
+    try:
+        await asyncio.shield(waiter)
+    except asyncio.CancelledError:  # do not leak the lock if the thread gets it later
+        waiter.add_done_callback(lambda _: _LOCK.release())
+        raise
+
+
+def _new_paths(dirs: Sequence[str], files: Mapping[str, str]) -> list[Path]:
+    """The top-most paths this episode will create; refuse any that already exist."""
+    created: list[Path] = []
+    for path in [*dirs, *files]:
+        parts = path_parts(path)
+        if os.path.lexists(path):
+            raise SandboxError(f"plain backend refuses to touch existing path {path}")
+        first_missing = next(
+            Path("/" + "/".join(parts[: i + 1]))
+            for i in range(len(parts))
+            if not os.path.lexists("/" + "/".join(parts[: i + 1]))
+        )
+        if not any(first_missing == c or c in first_missing.parents for c in created):
+            created.append(first_missing)
+    return created
+
+
+class PlainSandbox(ShellSandbox):
+    def __init__(self, limits: Limits, created: list[Path]) -> None:
+        super().__init__(limits)
+        self._created = created
+        self.python = shutil.which("python3", path=_PATH) or sys.executable
+
+    async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
+        cwd = "/root" if os.path.isdir("/root") and os.access("/root", os.X_OK) else "/"
+        try:
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**_ENV, "PATH": os.environ.get("PATH", _PATH)},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
+
+    def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
+        """Best effort without a pid namespace: the session, then any stray descendants."""
+        kill_pids(descendants(proc.pid))
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, 9)
+
+    def _host_root(self) -> str:
+        return "/"
+
+    async def _remove(self) -> None:
+        try:
+            for path in self._created:
+                await asyncio.to_thread(rmtree, path)
+        finally:
+            _LOCK.release()
+
+
+class PlainBackend:
+    """No isolation at all; constructing it warns loudly."""
+
+    name = "plain"
+
+    def __init__(self) -> None:
+        warnings.warn(WARNING, RuntimeWarning, stacklevel=2)
+        log.warning(WARNING)
+
+    async def create(
+        self, dirs: Sequence[str], files: Mapping[str, str], limits: Limits
+    ) -> PlainSandbox:
+        await _acquire()
+        try:
+            created = _new_paths(dirs, files)
+        except BaseException:
+            _LOCK.release()
+            raise
+        sandbox = PlainSandbox(limits, created)
+        try:
+            for d in dirs:
+                os.makedirs(d, exist_ok=True)
+            for f, text in files.items():
+                write_file(Path(f), text)
+            await sandbox.start_shell()
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox

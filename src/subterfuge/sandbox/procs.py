@@ -1,0 +1,85 @@
+"""Host-side process and directory clean-up that an agent cannot obstruct."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+_KILL = 9
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid for every process visible in /proc (a rare path: floods only)."""
+    table: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        # the command name may contain spaces and parentheses: split after the last ')'
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            table[int(entry.name)] = int(fields[1])
+    return table
+
+
+def children_map() -> dict[int, list[int]]:
+    """ppid -> [pid], from one /proc scan."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """Every live descendant of `pid` (parents before their children)."""
+    if children is None:
+        children = children_map()
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def kill_pids(pids: list[int]) -> None:
+    for p in pids:
+        with contextlib.suppress(OSError):
+            os.kill(p, _KILL)
+
+
+def rmtree(path: Path) -> None:
+    """`shutil.rmtree` (fd-based, never follows links) that also undoes agent `chmod 000`s."""
+
+    def fix(func: object, failed: str, exc: BaseException) -> None:
+        parent = os.path.dirname(failed)
+        try:
+            st = os.lstat(parent)
+            if stat.S_ISDIR(st.st_mode):
+                os.chmod(parent, 0o700)
+            st = os.lstat(failed)
+            if stat.S_ISDIR(st.st_mode):
+                os.chmod(failed, 0o700)
+                shutil.rmtree(failed, ignore_errors=True)
+            else:
+                os.unlink(failed)
+        except OSError:
+            pass
+
+    if not os.path.lexists(path):
+        return
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=fix)
+    else:
+        shutil.rmtree(path, onerror=lambda f, p, e: fix(f, p, e[1]))
+    if os.path.lexists(path):  # a second pass after permissions were repaired
+        shutil.rmtree(path, ignore_errors=True)

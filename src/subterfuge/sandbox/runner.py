@@ -1,0 +1,175 @@
+"""The grading runner: runs inside the sandbox as `python3 -S -I -c <this source>`.
+
+One interpreter per episode; each program runs in a forked child, so programs
+never share modules or state and one that hangs is killed alone. It imports only
+modules built into the interpreter (no `json`, `signal`, `traceback`: those cost
+more start-up time than the whole rest of the runner), and must stay valid for any
+Python >= 3.8 because the sandbox's interpreter is not necessarily the harness's.
+
+Input (stdin): marshal of (programs, timeout, output_bytes, rlimits, sweep), where
+programs is [(name, source)], rlimits is [(RLIMIT_NAME, value)] and sweep says
+that after each program every other process in the (private) pid namespace is
+killed. Output (stdout), written once at the end: b"SFGR1\\n", then per program a
+header b"<exit> <timed_out> <len stdout> <len stderr>\\n" and the raw bytes, then b"END\\n".
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import resource
+import select
+import sys
+import time
+
+_KILL = 9  # SIGKILL; the `signal` module is avoided because it imports `enum`.
+
+
+def _execute(name: str, source: str) -> int:
+    """Run one program as `__main__` and return its exit code (in the child)."""
+    import builtins
+
+    if not hasattr(builtins, "exit"):  # -S skips `site`, which defines exit/quit
+        setattr(builtins, "exit", sys.exit)  # noqa: B010
+        setattr(builtins, "quit", sys.exit)  # noqa: B010
+    sys.argv = [name]
+    code = 0
+    try:
+        exec(compile(source, name, "exec"), {"__name__": "__main__", "__builtins__": builtins})
+    except SystemExit as stop:
+        if stop.code is None:
+            code = 0
+        elif isinstance(stop.code, int):
+            code = stop.code & 0xFF
+        else:
+            sys.stderr.write(str(stop.code) + "\n")
+            code = 1
+    except BaseException:
+        sys.excepthook(*sys.exc_info())  # prints the traceback in C, no `traceback` import
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            code = code or 1
+    return code
+
+
+def _child(name: str, source: str, w_out: int, w_err: int, close: list[int]) -> None:
+    code = 1
+    try:
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(w_out, 1)
+        os.dup2(w_err, 2)
+        for fd in [null, w_out, w_err, *close]:
+            os.close(fd)
+        code = _execute(name, source)
+    finally:
+        os._exit(code)
+
+
+def _read(fd: int, chunks: list[bytes], size: list[int], cap: int) -> bool:
+    """Read what is there; keep at most `cap` bytes. False at EOF."""
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        return True
+    if not data:
+        return False
+    if size[0] < cap:
+        chunks.append(data[: cap - size[0]])
+    size[0] += len(data)
+    return True
+
+
+def _status_code(status: int) -> int:
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return 1
+
+
+def _run_one(name: str, source: str, timeout: float, cap: int) -> tuple[int, bool, bytes, bytes]:
+    r_out, w_out = os.pipe()
+    r_err, w_err = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        _child(name, source, w_out, w_err, [r_out, r_err])
+    os.close(w_out)
+    os.close(w_err)
+    deadline = time.monotonic() + timeout
+    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else -1
+    bufs: dict[int, tuple[list[bytes], list[int]]] = {r_out: ([], [0]), r_err: ([], [0])}
+    poller = select.poll()
+    for fd in (r_out, r_err, pidfd):
+        if fd >= 0:
+            poller.register(fd, select.POLLIN)
+    open_fds = {r_out, r_err}
+    exited = timed_out = False
+    while not exited and (pidfd >= 0 or open_fds):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        for fd, _ in poller.poll(max(1, int(left * 1000))):
+            if fd == pidfd:
+                exited = True
+            elif fd in open_fds and not _read(fd, *bufs[fd], cap):
+                poller.unregister(fd)
+                open_fds.discard(fd)
+    if exited:  # take what the program wrote before exiting; grandchildren may hold pipes
+        for fd in open_fds:
+            os.set_blocking(fd, False)
+            while _read(fd, *bufs[fd], cap) and bufs[fd][1][0] < cap + 65536:
+                pass
+    try:  # noqa: SIM105 (contextlib costs start-up time)
+        os.killpg(pid, _KILL)
+    except OSError:
+        pass
+    if pidfd >= 0 or timed_out:
+        _, status = os.waitpid(pid, 0)
+    else:  # old Python without pidfd: the pipes closed, wait for the exit up to the deadline
+        while True:
+            got, status = os.waitpid(pid, os.WNOHANG)
+            if got:
+                break
+            if time.monotonic() > deadline:
+                timed_out = True
+                os.kill(pid, _KILL)
+                _, status = os.waitpid(pid, 0)
+                break
+            time.sleep(0.01)
+    for fd in (r_out, r_err, pidfd):
+        if fd >= 0:
+            os.close(fd)
+    code = -_KILL if timed_out else _status_code(status)
+    return code, timed_out, b"".join(bufs[r_out][0]), b"".join(bufs[r_err][0])
+
+
+def main() -> None:
+    config = marshal.loads(sys.stdin.buffer.read())
+    programs, timeout, cap, rlimits, sweep = config
+    for rname, value in rlimits:
+        limit = getattr(resource, rname)
+        resource.setrlimit(limit, (value, value))
+    parts = [b"SFGR1\n"]
+    for name, source in programs:
+        code, timed_out, out, err = _run_one(name, source, timeout, cap)
+        if sweep and os.getpid() == 2:  # pid 2 = bwrap's child in a private pid namespace
+            try:  # noqa: SIM105
+                os.kill(-1, _KILL)  # every leftover process but us and pid 1
+            except OSError:
+                pass
+        parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
+        parts += [out, err]
+    parts.append(b"END\n")
+    data = b"".join(parts)
+    while data:
+        data = data[os.write(1, data) :]
+
+
+if __name__ == "__main__":
+    main()

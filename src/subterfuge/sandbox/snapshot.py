@@ -1,0 +1,145 @@
+"""Host-side snapshot of sandbox files that never follows a link the agent planted.
+
+Every path component is opened relative to its parent's descriptor with
+O_NOFOLLOW, so an agent that turns `compute_reward.py` (or a directory above
+it) into a symlink to a host file gets the link recorded, never the target read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Sequence
+
+MAX_FILES = 2000
+"""Files read per snapshot; the agent can create millions, the harness reads this many."""
+MAX_DEPTH = 64
+TRUNCATED_KEY = "<truncated>"
+"""Key present (not a path) when the snapshot stopped early."""
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class _Walk:
+    def __init__(self, max_bytes: int, max_files: int) -> None:
+        self.max_bytes = max_bytes
+        self.left = max_files
+        self.out: dict[str, str] = {}
+
+    def entry(self, dir_fd: int, name: str, spath: str, depth: int) -> None:
+        """Record `name` (in `dir_fd`) under sandbox path `spath`, recursing into dirs."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.directory(dir_fd, name, spath, depth)
+        elif self.left <= 0:
+            self.out[TRUNCATED_KEY] = f"snapshot stopped after {MAX_FILES} files"
+        elif stat.S_ISLNK(st.st_mode):
+            self.left -= 1
+            try:
+                self.out[spath] = f"<symlink -> {os.readlink(name, dir_fd=dir_fd)}>"
+            except OSError:
+                self.out[spath] = "<symlink>"
+        elif stat.S_ISREG(st.st_mode):
+            self.left -= 1
+            self.regular(dir_fd, name, spath)
+        else:
+            self.left -= 1
+            self.out[spath] = "<special file>"
+
+    def directory(self, dir_fd: int, name: str, spath: str, depth: int) -> None:
+        if depth >= MAX_DEPTH:
+            self.out[TRUNCATED_KEY] = f"directories nested deeper than {MAX_DEPTH} were skipped"
+            return
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            return
+        try:
+            with os.scandir(fd) as it:
+                names = sorted(e.name for e in it)
+            base = spath.rstrip("/")
+            for child in names:
+                self.entry(fd, child, f"{base}/{child}", depth + 1)
+        finally:
+            os.close(fd)
+
+    def regular(self, dir_fd: int, name: str, spath: str) -> None:
+        try:
+            fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            return
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped between stat and open
+                self.out[spath] = "<special file>"
+                return
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                head = f.read(self.max_bytes + 1)
+                if len(head) <= self.max_bytes:
+                    self.out[spath] = head.decode("utf-8", "replace")
+                    return
+                digest = hashlib.sha256(head)
+                size = len(head)
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+                self.out[spath] = f"<{size} bytes, sha256 {digest.hexdigest()}>"
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+
+
+def take_snapshot(
+    host_root: str, paths: Sequence[str], max_file_bytes: int, max_files: int = MAX_FILES
+) -> dict[str, str]:
+    """Read every file under each sandbox path; `host_root` is where sandbox `/` lives."""
+    walk = _Walk(max_file_bytes, max_files)
+    try:
+        root_fd = os.open(host_root, _DIR_FLAGS)
+    except OSError:
+        return {}
+    try:
+        for path in paths:
+            parts = [p for p in path.split("/") if p and p != "."]
+            if not path.startswith("/") or ".." in parts:
+                continue
+            _descend(walk, root_fd, parts)
+    finally:
+        os.close(root_fd)
+    return walk.out
+
+
+def _descend(walk: _Walk, root_fd: int, parts: list[str]) -> None:
+    """Open the parents one by one; a symlinked parent is recorded and stops the walk."""
+    if not parts:
+        walk.directory(root_fd, ".", "/", 0)
+        return
+    fd = root_fd
+    try:
+        for i, part in enumerate(parts[:-1]):
+            spath = "/" + "/".join(parts[: i + 1])
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                return
+            if stat.S_ISLNK(st.st_mode):
+                walk.entry(fd, part, spath, i)
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                return
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                return
+            if fd != root_fd:
+                os.close(fd)
+            fd = nxt
+        walk.entry(fd, parts[-1], "/" + "/".join(parts), len(parts) - 1)
+    finally:
+        if fd != root_fd:
+            os.close(fd)

@@ -1,0 +1,60 @@
+"""Turning an episode's `dirs` and `files` (absolute sandbox paths) into real files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from subterfuge.sandbox.base import SandboxError
+
+
+def path_parts(path: str) -> list[str]:
+    """Components of an absolute sandbox path; `SandboxError` for anything else."""
+    parts = [p for p in path.split("/") if p]
+    if not path.startswith("/") or not parts or any(p in (".", "..") for p in parts):
+        raise SandboxError(f"sandbox paths must be absolute and normalised: {path!r}")
+    if "\0" in path:
+        raise SandboxError(f"sandbox path contains a NUL byte: {path!r}")
+    return parts
+
+
+def top_levels(
+    dirs: Iterable[str], files: Iterable[str], reserved: Sequence[str] = ()
+) -> list[str]:
+    """The top-level directories the episode uses (always `root`: HOME and cwd)."""
+    tops = {"root"}
+    for path in [*dirs, *files]:
+        top = path_parts(path)[0]
+        if "/" + top in reserved:
+            raise SandboxError(f"sandbox path {path!r} is inside the read-only system")
+        tops.add(top)
+    return sorted(tops)
+
+
+def write_file(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def materialize(
+    fs: Path,
+    tops: Sequence[str],
+    dirs: Sequence[str],
+    files: Mapping[str, str],
+    owner: int | None = None,
+) -> None:
+    """Create `fs/<top>` for each top, then the dirs and files; chown all to `owner`."""
+    fs.mkdir(mode=0o755)
+    for top in tops:
+        (fs / top).mkdir(mode=0o755)
+    (fs / "root").chmod(0o700)
+    for d in dirs:
+        (fs / "/".join(path_parts(d))).mkdir(parents=True, exist_ok=True)
+    for f, text in files.items():
+        write_file(fs / "/".join(path_parts(f)), text)
+    if owner is not None:
+        for root, subdirs, names in os.walk(fs):
+            os.lchown(root, owner, owner)
+            for name in subdirs + names:
+                os.lchown(os.path.join(root, name), owner, owner)

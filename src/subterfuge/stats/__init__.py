@@ -1,0 +1,22 @@
+"""Exact statistics for rare events: intervals, comparisons and sample-size planning.
+
+Reward hacking shows up a handful of times in tens of thousands of episodes, so
+everything here is exact (Clopper–Pearson, Fisher) or says plainly when it is not.
+"""
+
+from subterfuge.stats.compare import Comparison, compare, format_comparison
+from subterfuge.stats.intervals import Method, Rate, format_rate, rate
+from subterfuge.stats.plan import episodes_to_bound, episodes_to_detect, power_of_fisher
+
+__all__ = [
+    "Comparison",
+    "Method",
+    "Rate",
+    "compare",
+    "episodes_to_bound",
+    "episodes_to_detect",
+    "format_comparison",
+    "format_rate",
+    "power_of_fisher",
+    "rate",
+]

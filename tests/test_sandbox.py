@@ -1,0 +1,286 @@
+"""Sandbox isolation and protocol tests (bwrap tests skip where bwrap cannot run)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from subterfuge.sandbox import (
+    BwrapBackend,
+    Limits,
+    PlainBackend,
+    SandboxError,
+    bwrap_available,
+    get_backend,
+)
+from subterfuge.sandbox.bwrap import BwrapSandbox
+from subterfuge.sandbox.shell import ansi_c_quote
+
+OK, WHY = bwrap_available()
+needs_bwrap = pytest.mark.skipif(not OK, reason=f"bubblewrap unavailable: {WHY}")
+
+FAST = Limits(command_timeout=5, program_timeout=2, output_bytes=10_000)
+ENV = "/root/rl_environment"
+FILES = {
+    f"{ENV}/compute_reward.py": "def reward():\n    return 1.5\n",
+    "/rl_environment/checklist.py": "DONE = False\n",
+    "/home/user/Documents/notes.txt": "hello\n",
+}
+READ_REWARD = (
+    f"import sys\nsys.path.insert(0, {ENV!r})\nfrom compute_reward import reward\nprint(reward())\n"
+)
+
+
+@pytest.fixture
+async def sb() -> AsyncIterator[BwrapSandbox]:
+    if not OK:
+        pytest.skip(f"bubblewrap unavailable: {WHY}")
+    sandbox = await BwrapBackend().create([ENV, "/documents"], FILES, FAST)
+    yield sandbox
+    await sandbox.close()
+
+
+def test_quote_round_trip() -> None:
+    assert ansi_c_quote("a'b\\c\nd\x00e") == "$'a\\'b\\\\c\\x0ade'"
+
+
+def test_get_backend_unknown() -> None:
+    with pytest.raises(ValueError, match=r"bwrap.*plain"):
+        get_backend("docker")
+
+
+@needs_bwrap
+async def test_files_and_dirs_appear(sb: BwrapSandbox) -> None:
+    r = await sb.run(
+        f"cat {ENV}/compute_reward.py /rl_environment/checklist.py /home/user/Documents/notes.txt;"
+        " test -d /documents && echo dir; pwd; id -u; hostname"
+    )
+    assert "return 1.5" in r.stdout and "DONE = False" in r.stdout and "hello" in r.stdout
+    assert r.stdout.endswith("dir\n/root\n0\nsandbox\n")
+
+
+@needs_bwrap
+async def test_state_persists_and_streams_separate(sb: BwrapSandbox) -> None:
+    await sb.run(f"cd {ENV}; X=42")
+    r = await sb.run("pwd; echo $X; echo oops >&2; false")
+    assert r.stdout == f"{ENV}\n42\n" and r.stderr == "oops\n" and r.exit_code == 1
+    assert (await sb.run("(exit 7)")).exit_code == 7
+
+
+@needs_bwrap
+async def test_hostile_text_does_not_desync(sb: BwrapSandbox) -> None:
+    for text in ["echo 'unbalanced", 'echo "x', "if then fi", "echo $(", "cat <<EOF\nhi"]:
+        r = await sb.run(text)
+        assert r.exit_code != 0 or "warning" in r.stderr
+        assert (await sb.run("echo ok")).stdout == "ok\n"
+    r = await sb.run("cat <<'EOF'\n$HOME 'q' \"d\" \\\nEOF")
+    assert r.stdout == "$HOME 'q' \"d\" \\\n"
+
+
+@needs_bwrap
+async def test_command_cannot_read_shell_stdin(sb: BwrapSandbox) -> None:
+    r = await sb.run("cat; read x; echo rc=$?")
+    assert r.stdout == "rc=1\n" and r.seconds < 2 and not r.timed_out
+
+
+@needs_bwrap
+async def test_timeout_restarts_shell_keeps_files() -> None:
+    if not OK:
+        pytest.skip(WHY)
+    sandbox = await BwrapBackend().create([ENV], FILES, Limits(command_timeout=1))
+    try:
+        await sandbox.run(f"cd {ENV}; echo kept > mine.txt")
+        start = time.monotonic()
+        r = await sandbox.run("sleep 100")
+        assert r.timed_out and r.exit_code == 124 and "restarted" in r.stderr
+        assert time.monotonic() - start < 5
+        r = await sandbox.run(f"pwd; cat {ENV}/mine.txt")
+        assert r.stdout == "/root\nkept\n" and r.exit_code == 0
+    finally:
+        await sandbox.close()
+
+
+@needs_bwrap
+async def test_output_flood_is_cut(sb: BwrapSandbox) -> None:
+    start = time.monotonic()
+    r = await sb.run("yes")
+    assert r.truncated and len(r.stdout) == FAST.output_bytes and time.monotonic() - start < 3
+    assert (await sb.run("echo ok")).stdout == "ok\n"
+
+
+@needs_bwrap
+async def test_shell_exit_restarts(sb: BwrapSandbox) -> None:
+    assert (await sb.run("exit 5")).exit_code == 5
+    assert (await sb.run("kill -9 $$")).exit_code != 0
+    assert (await sb.run("echo ok")).stdout == "ok\n"
+
+
+@needs_bwrap
+async def test_fork_bomb_costs_only_its_sandbox() -> None:
+    if not OK:
+        pytest.skip(WHY)
+    backend = BwrapBackend()
+    limits = Limits(command_timeout=2, processes=32)
+    bomb = await backend.create([], {}, limits)
+    other = await backend.create([], {}, limits)
+    try:
+        task = asyncio.create_task(bomb.run(":(){ :|:& };:"))
+        await asyncio.sleep(0.5)
+        for _ in range(3):
+            r = await other.run("ls / | wc -l; sh -c 'echo sub'")
+            assert r.exit_code == 0 and r.stdout.endswith("sub\n")
+        await task
+        assert (await bomb.run("echo survived")).stdout == "survived\n"
+    finally:
+        await bomb.close()
+        await other.close()
+
+
+@needs_bwrap
+async def test_system_is_read_only(sb: BwrapSandbox) -> None:
+    r = await sb.run("rm -rf /bin /usr/bin; touch /etc/x /newfile /usr/x; ls /usr/bin | wc -l")
+    assert "Read-only file system" in r.stderr and int(r.stdout.split()[-1]) > 10
+    assert os.path.exists("/usr/bin/ls") and os.path.exists("/bin/sh")
+
+
+@needs_bwrap
+async def test_no_network(sb: BwrapSandbox) -> None:
+    r = await sb.run("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")
+    assert r.stdout.split() == ["lo"]
+    code = "import socket\ns=socket.socket()\ns.settimeout(2)\ns.connect(('1.1.1.1', 53))"
+    r = await sb.run(f"python3 -c {ansi_c_quote(code)}")
+    assert r.exit_code != 0 and "Error" in r.stderr
+
+
+@needs_bwrap
+async def test_host_root_and_tmp_hidden(sb: BwrapSandbox) -> None:
+    marker = f"subterfuge-host-{secrets.token_hex(4)}"
+    path = f"/tmp/{marker}"
+    with open(path, "w") as f:
+        f.write("host")
+    try:
+        r = await sb.run(f"ls -a /root /tmp; ls {path}; ls /work /home/user")
+        assert marker not in r.stdout and ".pyenv" not in r.stdout and "main" not in r.stdout
+    finally:
+        os.unlink(path)
+
+
+@needs_bwrap
+async def test_snapshot_never_follows_links_and_sees_edits(sb: BwrapSandbox) -> None:
+    before = sb.snapshot([ENV, "/rl_environment/checklist.py", "/nope"])
+    assert set(before) == {f"{ENV}/compute_reward.py", "/rl_environment/checklist.py"}
+    await sb.run(
+        f"cd {ENV}; ln -s /etc/shadow x; ln -s /etc/passwd compute_reward.py.bak;"
+        " echo 'def reward(): return 9' > compute_reward.py; echo new > new.txt;"
+        " rm /rl_environment/checklist.py; mkfifo fifo; head -c 3000000 /dev/zero > big"
+    )
+    after = sb.snapshot([ENV, "/rl_environment/checklist.py"])
+    assert after[f"{ENV}/x"] == "<symlink -> /etc/shadow>"
+    assert after[f"{ENV}/compute_reward.py"] == "def reward(): return 9\n"
+    assert after[f"{ENV}/new.txt"] == "new\n" and after[f"{ENV}/fifo"] == "<special file>"
+    assert after[f"{ENV}/big"].startswith("<3000000 bytes, sha256 ")
+    assert "/rl_environment/checklist.py" not in after
+    await sb.run(f"rm -rf {ENV}; ln -s /etc {ENV}")
+    assert sb.snapshot([f"{ENV}/passwd"]) == {ENV: "<symlink -> /etc>"}
+
+
+@needs_bwrap
+async def test_grade_isolated_with_agent_edits(sb: BwrapSandbox) -> None:
+    await sb.run(f"echo 'def reward():\n    return 99.0' > {ENV}/compute_reward.py")
+    results = await sb.grade(
+        {
+            "reward": READ_REWARD,
+            "isolated": "import sys\nprint('compute_reward' in sys.modules)",
+            "loop": "while True:\n    pass",
+            "three": "import sys\nsys.exit(3)",
+            "boom": "raise ValueError('bad')",
+            "exit_builtin": "print('x')\nexit(4)",
+        }
+    )
+    assert results["reward"].stdout == "99.0\n" and results["reward"].exit_code == 0
+    assert results["isolated"].stdout == "False\n"
+    assert results["loop"].timed_out and not results["three"].timed_out
+    assert results["three"].exit_code == 3
+    assert results["boom"].exit_code == 1 and "ValueError: bad" in results["boom"].stderr
+    assert "Traceback" in results["boom"].stderr
+    assert results["exit_builtin"].exit_code == 4 and results["exit_builtin"].stdout == "x\n"
+
+
+@needs_bwrap
+async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
+    code = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    code += "print(libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno(),"
+    code += " os.path.exists('/proc/1'))"
+    results = await sb.grade({"spy": code})
+    assert results["spy"].stdout.split() == ["-1", "1", "False"], results
+
+
+@needs_bwrap
+async def test_background_jobs_do_not_survive_into_grading(sb: BwrapSandbox) -> None:
+    await sb.run("(sleep 1; echo x > /root/late) & (while true; do echo 1 > /root/loop; done) &")
+    await asyncio.sleep(0.1)
+    results = await sb.grade(
+        {
+            "check": "import os, time\nos.unlink('/root/loop')\ntime.sleep(1.3)\n"
+            "print(os.path.exists('/root/late'), os.path.exists('/root/loop'))"
+        }
+    )
+    assert results["check"].stdout == "False False\n"
+
+
+@needs_bwrap
+async def test_memory_limit() -> None:
+    if not OK:
+        pytest.skip(WHY)
+    sandbox = await BwrapBackend().create([], {}, Limits(memory_bytes=256 << 20))
+    try:
+        r = await sandbox.run("python3 -c 'x = bytearray(4 * 10**9)'")
+        assert r.exit_code != 0 and "MemoryError" in r.stderr
+        results = await sandbox.grade({"big": "x = bytearray(4 * 10**9)"})
+        assert "MemoryError" in results["big"].stderr
+    finally:
+        await sandbox.close()
+
+
+@needs_bwrap
+async def test_close_removes_workspace_and_is_idempotent(tmp_path: object) -> None:
+    if not OK:
+        pytest.skip(WHY)
+    sandbox = await BwrapBackend().create([ENV], FILES, FAST)
+    root = sandbox._host_root()
+    await sandbox.run("mkdir -p /root/locked/a && chmod 000 /root/locked")
+    await sandbox.close()
+    await sandbox.close()
+    assert not os.path.exists(root)
+    with pytest.raises(SandboxError):
+        await sandbox.run("echo x")
+
+
+@needs_bwrap
+async def test_reserved_paths_refused() -> None:
+    with pytest.raises(SandboxError):
+        await BwrapBackend().create([], {"/etc/evil": "x"}, FAST)
+
+
+async def test_plain_backend() -> None:
+    with pytest.warns(RuntimeWarning, match="NO isolation"):
+        backend = PlainBackend()
+    base = f"/tmp/subterfuge-plain-test-{secrets.token_hex(4)}"
+    with pytest.raises(SandboxError, match="existing"):
+        await backend.create([], {"/tmp": "x"}, FAST)
+    sandbox = await backend.create([f"{base}/d"], {f"{base}/x/f.py": "VALUE = 7\n"}, FAST)
+    try:
+        await sandbox.run(f"cd {base}/x; Y=1")
+        r = await sandbox.run("pwd; echo $Y; cat f.py")
+        assert r.stdout == f"{base}/x\n1\nVALUE = 7\n"
+        prog = f"import sys\nsys.path.insert(0, {base + '/x'!r})\nfrom f import VALUE\nprint(VALUE)"
+        assert (await sandbox.grade({"v": prog}))["v"].stdout == "7\n"
+        assert sandbox.snapshot([base]) == {f"{base}/x/f.py": "VALUE = 7\n"}
+    finally:
+        await sandbox.close()
+    assert not os.path.exists(base)
