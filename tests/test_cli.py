@@ -163,7 +163,7 @@ def test_released_format_runs_end_to_end(bwrap: SandboxBackend, tmp_path: Path) 
 def test_demo_writes_table_and_report(bwrap: SandboxBackend, tmp_path: Path, n: int) -> None:
     code, output = invoke("demo", "--out", str(tmp_path), "-n", str(n))
     assert code == 0, output
-    assert "report.html" in output and (tmp_path / "demo.sqlite").exists()
+    assert "open it in a browser" in output and (tmp_path / "demo.sqlite").exists()
     page = (tmp_path / "report.html").read_text()
     assert "reward_tampering" in page and "tool_use_flattery" in page
     assert "<svg" in page and "tampered_and_hid" in page and "upper bound" in page

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
+from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox.base import Limits, SandboxError
 from subterfuge.sandbox.core import ShellSandbox
+from subterfuge.sandbox.grader import ZygoteGrader, pin_namespaces
 from subterfuge.sandbox.procs import children_map, descendants, rmtree
 from subterfuge.sandbox.seccomp import filter_fd, filter_program
 from subterfuge.sandbox.uids import UidPool, user_processes
@@ -63,6 +67,40 @@ def _python() -> tuple[str, tuple[str, ...]]:
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
 
 
+async def _kill_and_wait(pid: int) -> None:
+    """SIGKILL a pid namespace's init and wait until it (and so every process in it) is gone."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def exited() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        loop.add_reader(pidfd, exited)
+        try:
+            await asyncio.wait_for(gone, 10.0)
+        finally:
+            loop.remove_reader(pidfd)
+    finally:
+        os.close(pidfd)
+
+
+def _zygote_python() -> tuple[str, tuple[str, str] | None]:
+    """The host path of the sandbox's interpreter, and how its stdlib path maps inside."""
+    python, extra = _python()
+    if not extra:
+        return python, None
+    base = os.path.realpath(sys.base_prefix)
+    return python.replace(PYTHON_MOUNT, base, 1), (base, PYTHON_MOUNT)
+
+
 @cache
 def _tmpfs_size_supported(bwrap: str) -> bool:
     import subprocess
@@ -99,9 +137,41 @@ class BwrapSandbox(ShellSandbox):
         self._episode = episode
         self._tops = tops
         self._uid: int | None = None
+        self._info = -1
         self.python = _python()[0]
 
-    def _argv(self, argv: list[str], *, grading: bool, seccomp_fd: int) -> list[str]:
+    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
+        """Pin the sandbox's namespaces, kill every agent process, grade in the zygote."""
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+        if not programs:
+            await self._stop_shell()
+            return {}
+        init = self._sandbox_pid()
+        namespaces = pin_namespaces(init)
+        try:
+            await _kill_and_wait(init)  # pid 1 of the sandbox: its whole pid namespace dies
+            await self._stop_shell()
+        except BaseException:
+            for fd in namespaces:
+                os.close(fd)
+            raise
+        return await self._backend.grader.grade(namespaces, programs, self.limits)
+
+    def _sandbox_pid(self) -> int:
+        """Host pid of the shell sandbox's first process, as bwrap reported it."""
+        try:
+            info = json.loads(os.read(self._info, 1 << 16) or b"{}")
+            return int(info["child-pid"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise SandboxError(f"bwrap did not report its sandbox pid: {exc}") from exc
+        finally:
+            os.close(self._info)
+            self._info = -1
+
+    def _argv(
+        self, argv: list[str], *, grading: bool, seccomp_fd: int, info_fd: int = -1
+    ) -> list[str]:
         fs = self._episode / "fs"
         args = [self._backend.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
         args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
@@ -128,30 +198,42 @@ class BwrapSandbox(ShellSandbox):
         args += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TERM", "dumb"]
         if seccomp_fd >= 0:
             args += ["--seccomp", str(seccomp_fd)]
+        if info_fd >= 0:
+            args += ["--info-fd", str(info_fd)]
         return [*args, "--", *argv]
 
     async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
         grading = argv[:1] != ["bash"]
         program = filter_program() if grading else None
         fd = filter_fd(program) if program is not None else -1
-        ids: dict[str, object] = {}
-        if self._uid is not None:
-            ids = {"user": self._uid, "group": self._uid, "extra_groups": []}
+        # bwrap reports its sandbox's first pid here: grading pins its namespaces.
+        info_r, info_w = os.pipe() if not grading else (-1, -1)
+        if info_r >= 0:
+            if self._info >= 0:
+                os.close(self._info)
+            self._info = info_r
+        # The pool uid is set by `setpriv`, not by subprocess's user=/group=: those
+        # force a full fork() of the harness (several ms each) instead of vfork().
+        ids: list[str] = []
+        if self._uid is not None and self._backend.setpriv is not None:
+            uid = str(self._uid)
+            ids = [self._backend.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         try:
             return await asyncio.create_subprocess_exec(
-                *self._argv(argv, grading=grading, seccomp_fd=fd),
+                *ids,
+                *self._argv(argv, grading=grading, seccomp_fd=fd, info_fd=info_w),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env={},
-                pass_fds=(fd,) if fd >= 0 else (),
-                **ids,  # type: ignore[arg-type]
+                pass_fds=tuple(f for f in (fd, info_w) if f >= 0),
             )
         except OSError as exc:
             raise SandboxError(f"could not start bwrap: {exc}") from exc
         finally:
-            if fd >= 0:
-                os.close(fd)
+            for f in (fd, info_w):
+                if f >= 0:
+                    os.close(f)
 
     def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
         # SIGKILL to bwrap; --die-with-parent takes its pid 1 and so the whole namespace
@@ -175,6 +257,9 @@ class BwrapSandbox(ShellSandbox):
         return user_processes(os.getuid()) + self.limits.processes  # best effort, see docs
 
     async def _remove(self) -> None:
+        if self._info >= 0:
+            os.close(self._info)
+            self._info = -1
         try:
             await asyncio.to_thread(rmtree, self._episode)
         finally:
@@ -195,6 +280,8 @@ class BwrapBackend:
         self.bwrap = found
         self.base_dir = Path(base_dir) if base_dir is not None else default_base_dir()
         self.tmpfs_size = _tmpfs_size_supported(found)
+        self.setpriv = shutil.which("setpriv")
+        self.grader = ZygoteGrader(*_zygote_python())
         self._base_ready = False
 
     def _prepare_base(self) -> None:
@@ -218,7 +305,7 @@ class BwrapBackend:
         episode = Path(tempfile.mkdtemp(prefix="ep-", dir=self.base_dir))
         sandbox = BwrapSandbox(self, episode, tops, limits)
         try:
-            uid = _POOL.acquire() if os.geteuid() == 0 else None
+            uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
             sandbox._uid = uid
             materialize(episode / "fs", tops, dirs, files, owner=uid)
             if uid is not None:

@@ -25,18 +25,22 @@ def runner_argv(python: str) -> list[str]:
     return [python, "-S", "-I", "-B", "-c", RUNNER_SOURCE]
 
 
-def runner_input(programs: Mapping[str, str], limits: Limits, *, sweep: bool) -> bytes:
-    """Marshal (version 4) is read by any Python 3 without importing anything."""
-    rlimits = [
+def runner_rlimits(limits: Limits) -> list[tuple[str, int]]:
+    """The resource limits every grading program runs under."""
+    return [
         ("RLIMIT_AS", limits.memory_bytes),
         ("RLIMIT_FSIZE", limits.file_bytes),
         ("RLIMIT_NPROC", limits.processes),
     ]
+
+
+def runner_input(programs: Mapping[str, str], limits: Limits, *, sweep: bool) -> bytes:
+    """Marshal (version 4) is read by any Python 3 without importing anything."""
     config = (
         [(str(name), str(src)) for name, src in programs.items()],
         float(limits.program_timeout),
         int(limits.output_bytes),
-        rlimits,
+        runner_rlimits(limits),
         sweep,
     )
     return marshal.dumps(config, 4)
