@@ -213,11 +213,22 @@ async def test_grade_isolated_with_agent_edits(sb: BwrapSandbox) -> None:
 
 @needs_bwrap
 async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
-    code = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-    code += "print(libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno(),"
-    code += " os.path.exists('/proc/1'))"
+    # ptrace is denied, and no live process is visible (an agent's dying init may
+    # linger a moment as a zombie in the old /proc: it has no memory to reach into).
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "def alive(pid):\n"
+        "    try:\n"
+        "        stat = open(f'/proc/{pid}/stat').read()\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "    return stat.rsplit(')', 1)[1].split()[0] != 'Z'\n"
+        "live = [p for p in os.listdir('/proc') if p.isdigit() and alive(p)]\n"
+        "print(libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno(), len(live))\n"
+    )
     results = await sb.grade({"spy": code})
-    assert results["spy"].stdout.split() == ["-1", "1", "False"], results
+    assert results["spy"].stdout.split() == ["-1", "1", "0"], results
 
 
 @needs_bwrap
