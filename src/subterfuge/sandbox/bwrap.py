@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,6 @@ from subterfuge.sandbox.base import Limits, SandboxError
 from subterfuge.sandbox.core import ShellSandbox
 from subterfuge.sandbox.grader import ZygoteGrader, pin_namespaces
 from subterfuge.sandbox.procs import children_map, descendants, rmtree
-from subterfuge.sandbox.seccomp import filter_fd, filter_program
 from subterfuge.sandbox.uids import UidPool, user_processes
 from subterfuge.sandbox.workspace import materialize, top_levels
 
@@ -67,28 +65,20 @@ def _python() -> tuple[str, tuple[str, ...]]:
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
 
 
-async def _kill_and_wait(pid: int) -> None:
-    """SIGKILL a pid namespace's init and wait until it (and so every process in it) is gone."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        loop = asyncio.get_running_loop()
-        gone: asyncio.Future[None] = loop.create_future()
+async def _wait_gone(pidfd: int, timeout: float = 10.0) -> None:
+    """Wait until the process behind `pidfd` has exited; closes `pidfd`."""
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
 
-        def exited() -> None:
-            if not gone.done():
-                gone.set_result(None)
+    def exited() -> None:
+        if not gone.done():
+            gone.set_result(None)
 
-        loop.add_reader(pidfd, exited)
-        try:
-            await asyncio.wait_for(gone, 10.0)
-        finally:
-            loop.remove_reader(pidfd)
+    loop.add_reader(pidfd, exited)
+    try:
+        await asyncio.wait_for(gone, timeout)
     finally:
+        loop.remove_reader(pidfd)
         os.close(pidfd)
 
 
@@ -129,7 +119,7 @@ _POOL = UidPool()
 
 
 class BwrapSandbox(ShellSandbox):
-    sweep = True  # the runner is pid 2 of a private pid namespace
+    """The shell runs under bwrap; grading runs in the backend's zygote (see `grade`)."""
 
     def __init__(self, backend: BwrapBackend, episode: Path, tops: list[str], limits: Limits):
         super().__init__(limits)
@@ -150,11 +140,18 @@ class BwrapSandbox(ShellSandbox):
         init = self._sandbox_pid()
         namespaces = pin_namespaces(init)
         try:
-            await _kill_and_wait(init)  # pid 1 of the sandbox: its whole pid namespace dies
-            await self._stop_shell()
+            init_fd = os.pidfd_open(init)
+        except OSError:
+            init_fd = -1  # already gone, and with it every process of the namespace
+        try:
+            await self._stop_shell()  # bwrap dies, and --die-with-parent takes pid 1 along
+            if init_fd >= 0:  # pid 1 exits only once every process in its namespace has
+                fd, init_fd = init_fd, -1
+                await _wait_gone(fd)
         except BaseException:
-            for fd in namespaces:
-                os.close(fd)
+            for fd in [*namespaces, init_fd]:
+                if fd >= 0:
+                    os.close(fd)
             raise
         return await self._backend.grader.grade(namespaces, programs, self.limits)
 
@@ -169,15 +166,12 @@ class BwrapSandbox(ShellSandbox):
             os.close(self._info)
             self._info = -1
 
-    def _argv(
-        self, argv: list[str], *, grading: bool, seccomp_fd: int, info_fd: int = -1
-    ) -> list[str]:
+    def _argv(self, argv: list[str], *, info_fd: int) -> list[str]:
         fs = self._episode / "fs"
         args = [self._backend.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
         args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
         args += ["--new-session", "--hostname", "sandbox", *_system_args(), "--dev", "/dev"]
-        if not grading:  # the grader has no /proc: no way into the runner's memory or fds
-            args += ["--proc", "/proc"]
+        args += ["--proc", "/proc"]
         if "tmp" not in self._tops:
             args += ["--size", str(TMP_BYTES)] if self._backend.tmpfs_size else []
             args += ["--tmpfs", "/tmp"]
@@ -196,22 +190,15 @@ class BwrapSandbox(ShellSandbox):
         args += ["--remount-ro", "/", "--chdir", "/root", "--clearenv"]
         args += ["--setenv", "HOME", "/root", "--setenv", "PATH", PATH]
         args += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TERM", "dumb"]
-        if seccomp_fd >= 0:
-            args += ["--seccomp", str(seccomp_fd)]
-        if info_fd >= 0:
-            args += ["--info-fd", str(info_fd)]
+        args += ["--info-fd", str(info_fd)]
         return [*args, "--", *argv]
 
     async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
-        grading = argv[:1] != ["bash"]
-        program = filter_program() if grading else None
-        fd = filter_fd(program) if program is not None else -1
         # bwrap reports its sandbox's first pid here: grading pins its namespaces.
-        info_r, info_w = os.pipe() if not grading else (-1, -1)
-        if info_r >= 0:
-            if self._info >= 0:
-                os.close(self._info)
-            self._info = info_r
+        info_r, info_w = os.pipe()
+        if self._info >= 0:
+            os.close(self._info)
+        self._info = info_r
         # The pool uid is set by `setpriv`, not by subprocess's user=/group=: those
         # force a full fork() of the harness (several ms each) instead of vfork().
         ids: list[str] = []
@@ -221,19 +208,17 @@ class BwrapSandbox(ShellSandbox):
         try:
             return await asyncio.create_subprocess_exec(
                 *ids,
-                *self._argv(argv, grading=grading, seccomp_fd=fd, info_fd=info_w),
+                *self._argv(argv, info_fd=info_w),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env={},
-                pass_fds=tuple(f for f in (fd, info_w) if f >= 0),
+                pass_fds=(info_w,),
             )
         except OSError as exc:
             raise SandboxError(f"could not start bwrap: {exc}") from exc
         finally:
-            for f in (fd, info_w):
-                if f >= 0:
-                    os.close(f)
+            os.close(info_w)
 
     def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
         # SIGKILL to bwrap; --die-with-parent takes its pid 1 and so the whole namespace

@@ -36,8 +36,6 @@ class ShellSandbox:
     """One episode: a persistent shell, a grader, host-side snapshots."""
 
     python = "python3"
-    sweep = False
-    """Whether the runner may kill every other process in its pid namespace."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -197,7 +195,7 @@ class ShellSandbox:
             return runner[-1]
 
         try:
-            return await run_programs(spawn, self.python, programs, self.limits, sweep=self.sweep)
+            return await run_programs(spawn, self.python, programs, self.limits)
         finally:
             for proc in runner:
                 self._kill_tree(proc)

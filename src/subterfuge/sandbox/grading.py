@@ -34,14 +34,13 @@ def runner_rlimits(limits: Limits) -> list[tuple[str, int]]:
     ]
 
 
-def runner_input(programs: Mapping[str, str], limits: Limits, *, sweep: bool) -> bytes:
+def runner_input(programs: Mapping[str, str], limits: Limits) -> bytes:
     """Marshal (version 4) is read by any Python 3 without importing anything."""
     config = (
         [(str(name), str(src)) for name, src in programs.items()],
         float(limits.program_timeout),
         int(limits.output_bytes),
         runner_rlimits(limits),
-        sweep,
     )
     return marshal.dumps(config, 4)
 
@@ -82,13 +81,11 @@ async def run_programs(
     python: str,
     programs: Mapping[str, str],
     limits: Limits,
-    *,
-    sweep: bool,
 ) -> dict[str, ProgramResult]:
     """Start one runner with `spawn`, hand it every program, return the parsed results."""
     if not programs:
         return {}
-    payload = runner_input(programs, limits, sweep=sweep)
+    payload = runner_input(programs, limits)
     proc = await spawn(runner_argv(python))
     budget = len(programs) * (limits.program_timeout + 2.0) + 10.0
     try:

@@ -1,15 +1,16 @@
-"""The grading runner: runs inside the sandbox as `python3 -S -I -c <this source>`.
+"""The grading runner: runs each grading program in a forked child.
 
-One interpreter per episode; each program runs in a forked child, so programs
-never share modules or state and one that hangs is killed alone. It imports only
-modules built into the interpreter (no `json`, `signal`, `traceback`: those cost
-more start-up time than the whole rest of the runner), and must stay valid for any
-Python >= 3.8 because the sandbox's interpreter is not necessarily the harness's.
+Two users: the zygote (`zygote.py`) calls `_run_one` for every program of every
+bwrap episode; the plain backend runs this file as `python3 -S -I -c <source>`,
+one interpreter per episode. Programs never share modules or state and one that
+hangs is killed alone. It imports only modules built into the interpreter (no
+`json`, `signal`, `traceback`: those cost more start-up time than the whole rest
+of the runner), and must stay valid for any Python >= 3.8 because the sandbox's
+interpreter is not necessarily the harness's.
 
-Input (stdin): marshal of (programs, timeout, output_bytes, rlimits, sweep), where
-programs is [(name, source)], rlimits is [(RLIMIT_NAME, value)] and sweep says
-that after each program every other process in the (private) pid namespace is
-killed. Output (stdout), written once at the end: b"SFGR1\\n", then per program a
+Input (stdin): marshal of (programs, timeout, output_bytes, rlimits), where
+programs is [(name, source)] and rlimits is [(RLIMIT_NAME, value)]. Output
+(stdout), written once at the end: b"SFGR1\\n", then per program a
 header b"<exit> <timed_out> <len stdout> <len stderr>\\n" and the raw bytes, then b"END\\n".
 """
 
@@ -151,18 +152,13 @@ def _run_one(name: str, source: str, timeout: float, cap: int) -> tuple[int, boo
 
 def main() -> None:
     config = marshal.loads(sys.stdin.buffer.read())
-    programs, timeout, cap, rlimits, sweep = config
+    programs, timeout, cap, rlimits = config
     for rname, value in rlimits:
         limit = getattr(resource, rname)
         resource.setrlimit(limit, (value, value))
     parts = [b"SFGR1\n"]
     for name, source in programs:
         code, timed_out, out, err = _run_one(name, source, timeout, cap)
-        if sweep and os.getpid() == 2:  # pid 2 = bwrap's child in a private pid namespace
-            try:  # noqa: SIM105
-                os.kill(-1, _KILL)  # every leftover process but us and pid 1
-            except OSError:
-                pass
         parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
         parts += [out, err]
     parts.append(b"END\n")

@@ -1,15 +1,15 @@
-"""A tiny seccomp filter for the grading sandbox: no process may reach into another.
+"""A tiny seccomp filter for grading programs: no process may reach into another.
 
 Grading programs import agent-written code. Without this filter that code could
 ptrace the runner (same uid) and forge another program's result. The filter
 denies ptrace, process_vm_readv/writev and pidfd_getfd, and every syscall of a
-foreign ABI (32-bit, x32) so the denial cannot be sidestepped. The grading
-sandbox also has no /proc, which closes /proc/PID/mem and /proc/PID/fd.
+foreign ABI (32-bit, x32) so the denial cannot be sidestepped. The zygote
+installs it; each program also runs alone in its own pid namespace, so no other
+process is visible to it at all.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import struct
 
@@ -45,13 +45,3 @@ def filter_program() -> bytes | None:
         prog.append(_insn(op, n - i, 0, k))  # true: jump to the deny return
     prog += [_insn(_RET, 0, 0, _ALLOW), _insn(_RET, 0, 0, _DENY)]
     return b"".join(prog)
-
-
-def filter_fd(program: bytes) -> int:
-    """A readable pipe holding `program`, for `bwrap --seccomp FD` (caller closes it)."""
-    r, w = os.pipe()
-    try:
-        os.write(w, program)
-    finally:
-        os.close(w)
-    return r
