@@ -10,12 +10,23 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from subterfuge.cli.common import (
+    DbOption,
+    JsonOption,
+    MethodOption,
+    SandboxOption,
+    backend_named,
+    err,
+    fail,
+    method_named,
+    open_runs,
+    out,
+)
 from subterfuge.envs.base import Environment
 from subterfuge.envs.registry import all_environments, curriculum
 from subterfuge.envs.released import ReleasedFormatError, load_released
@@ -27,9 +38,8 @@ from subterfuge.report.terminal import rates_table
 from subterfuge.runner.curriculum import run_curriculum
 from subterfuge.runner.local import RunPlan, run_local
 from subterfuge.runner.selftest import selftest as run_selftest
-from subterfuge.sandbox import Limits, SandboxBackend, bwrap_available, get_backend
+from subterfuge.sandbox import Limits
 from subterfuge.stats import (
-    Method,
     compare,
     episodes_to_bound,
     episodes_to_detect,
@@ -37,7 +47,7 @@ from subterfuge.stats import (
     format_rate,
     rate,
 )
-from subterfuge.store import RunConflict, Store, UnknownRun
+from subterfuge.store import RunConflict, Store
 
 app = typer.Typer(
     help="Measure specification gaming and reward tampering in isolated sandboxes, "
@@ -45,48 +55,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-DbOption = Annotated[Path, typer.Option("--db", help="SQLite run database.")]
-SandboxOption = Annotated[
-    str,
-    typer.Option(
-        "--sandbox",
-        help="Isolation backend: 'bwrap' (bubblewrap namespaces, default) or 'plain' "
-        "(NO isolation: agent commands run on this host; only for throwaway containers).",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-MethodOption = Annotated[
-    str, typer.Option("--method", help="Interval: clopper-pearson, wilson or jeffreys.")
-]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _backend(name: str) -> SandboxBackend:
-    if name == "bwrap":
-        ok, why = bwrap_available()
-        if not ok:
-            fail(
-                f"bubblewrap cannot start a sandbox here: {why}\n"
-                "Install it (apt-get install bubblewrap) or, in a throwaway container only, "
-                "pass --sandbox plain to run without isolation."
-            )
-    try:
-        return get_backend(name)
-    except ValueError as exc:
-        fail(str(exc))
-
-
-def _method(name: str) -> Method:
-    if name not in ("clopper-pearson", "wilson", "jeffreys"):
-        fail(f"unknown interval method {name!r}; use clopper-pearson, wilson or jeffreys")
-    return name  # type: ignore[return-value]
 
 
 def _environments(
@@ -161,7 +129,7 @@ def run(
         concurrency=concurrency,
         limits=Limits(command_timeout=command_timeout),
     )
-    backend = _backend(sandbox)
+    backend = backend_named(sandbox)
     with Store.open(db) as store:
         try:
             result = asyncio.run(run_local(plan, backend, store))
@@ -198,7 +166,7 @@ def selftest(
     as_json: JsonOption = False,
 ) -> None:
     """Run every scripted policy in every stage; exit 1 if any verdict is not the expected one."""
-    backend = _backend(sandbox)
+    backend = backend_named(sandbox)
     policies = [scripted_policy(name) for name in SCRIPTED_POLICIES]
     checks = asyncio.run(
         run_selftest(curriculum(), policies, backend, episodes=episodes, concurrency=concurrency)
@@ -236,20 +204,6 @@ def selftest(
         raise typer.Exit(1)
 
 
-def _open_runs(db: Path, run_ids: list[str]) -> tuple[Store, list[str]]:
-    if not db.exists():
-        fail(f"no run database at {db}")
-    store = Store.open(db)
-    ids = run_ids or [r.run_id for r in store.runs()]
-    for rid in ids:
-        try:
-            store.run(rid)
-        except UnknownRun as exc:
-            store.close()
-            fail(str(exc.args[0]))
-    return store, ids
-
-
 @app.command()
 def stats(
     run_ids: Annotated[
@@ -261,13 +215,13 @@ def stats(
     as_json: JsonOption = False,
 ) -> None:
     """Rates with exact intervals for stored runs (JSON has all three interval methods)."""
-    store, ids = _open_runs(db, run_ids or [])
+    store, ids = open_runs(db, run_ids or [])
     with store:
         found = cells(store, ids)
     if as_json:
         print(json.dumps([cell_json(c, confidence) for c in found], indent=2))
         return
-    out.print(rates_table(found, method=_method(method), confidence=confidence, show_run=True))
+    out.print(rates_table(found, method=method_named(method), confidence=confidence, show_run=True))
 
 
 @app.command("compare")
@@ -278,7 +232,7 @@ def compare_runs(
     as_json: JsonOption = False,
 ) -> None:
     """Compare two runs group by group with Fisher's exact test."""
-    store, _ = _open_runs(db, [run_a, run_b])
+    store, _ = open_runs(db, [run_a, run_b])
     with store:
         a_cells, b_cells = cells(store, [run_a]), cells(store, [run_b])
     rows = []
@@ -351,7 +305,7 @@ def demo(
     sandbox: SandboxOption = "bwrap",
 ) -> None:
     """The whole curriculum with every scripted policy: rates table and an HTML report."""
-    backend = _backend(sandbox)
+    backend = backend_named(sandbox)
     db = out_dir / "demo.sqlite"
     policies = [scripted_policy(name) for name in SCRIPTED_POLICIES]
     with Store.open(db) as store:
@@ -366,3 +320,6 @@ def demo(
 
 def main() -> None:
     app(sys.argv[1:])
+
+
+# Sub-commands that live in their own modules register here, one line each.
