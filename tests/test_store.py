@@ -25,7 +25,7 @@ from subterfuge.store import (
     Store,
     UnknownRun,
 )
-from subterfuge.store.schema import SCHEMA_VERSION
+from subterfuge.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 CONFIG: dict[str, Any] = {
     "env": "tool_use_flattery",
@@ -85,6 +85,22 @@ def test_open_sets_wal_and_schema_version(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(SchemaTooNew, match="upgrade Subterfuge"):
         Store.open(path)
+
+
+def test_older_file_is_migrated_in_place_keeping_its_episodes(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.close()
+    with Store.open(path) as s:
+        s.create_run("r1", CONFIG)
+        s.add_episodes([rec(0)])
+        assert s.done_indices("r1") == {0}
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"runs", "episodes", "labels"} <= tables
+    conn.close()
 
 
 def test_record_round_trip_every_field(store: Store) -> None:

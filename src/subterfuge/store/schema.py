@@ -1,7 +1,9 @@
 """Connection settings and the versioned schema.
 
 `PRAGMA user_version` records which schema a file holds, so an older
-Subterfuge refuses a newer file instead of misreading it.
+Subterfuge refuses a newer file instead of misreading it. `MIGRATIONS[v - 1]`
+takes a file from version v - 1 to v; a new version appends one entry and
+never edits a released one.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ import sqlite3
 
 from subterfuge.store.errors import SchemaTooNew
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 
-_DDL = """
+_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id   TEXT PRIMARY KEY,
     created  REAL NOT NULL,
@@ -49,6 +50,26 @@ CREATE INDEX IF NOT EXISTS episodes_run_verdict ON episodes (run_id, verdict, id
 CREATE INDEX IF NOT EXISTS episodes_run_env_policy ON episodes (run_id, env, policy, verdict);
 """
 
+# Monitor labels live beside verdicts and never overwrite them: one row per
+# (episode, monitor, label name), e.g. ("intent", "malign") from an LLM judge or
+# ("edits_reward_file", "true") from a rule, with the evidence spans as JSON.
+_V2 = """
+CREATE TABLE IF NOT EXISTS labels (
+    run_id   TEXT NOT NULL,
+    idx      INTEGER NOT NULL,
+    monitor  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    created  REAL NOT NULL,
+    PRIMARY KEY (run_id, idx, monitor, name)
+);
+CREATE INDEX IF NOT EXISTS labels_filter ON labels (run_id, monitor, name, value, idx);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
 
 def connect(path: str) -> sqlite3.Connection:
     """Open `path` ready for use from any one thread at a time (callers hold a lock).
@@ -80,10 +101,11 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
                 f"{path} has store schema version {version}, but this Subterfuge reads up "
                 f"to version {SCHEMA_VERSION}; upgrade Subterfuge to open it"
             )
-        if version < SCHEMA_VERSION:
-            for statement in _DDL.split(";"):
+        for script in MIGRATIONS[version:]:
+            for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+        if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
