@@ -3,7 +3,8 @@
 Every episode creates a bubblewrap sandbox, runs the hider's shell commands in
 a persistent shell, grades in the sandbox (reward, oversight, two probes),
 snapshots on the host, judges and stores the record in SQLite. Prints episodes
-per second and the CPU time per episode (harness + every sandbox process).
+per second and the machine's CPU time per episode, and the harness process's share.
+On a machine with more cores, `taskset -c 0,1` gives the 2-core figure.
 
     .venv/bin/python bench/bench_harness.py [-n 2000] [--concurrency 16]
 """
@@ -25,10 +26,18 @@ from subterfuge.sandbox import get_backend
 from subterfuge.store import Store
 
 
-def cpu_seconds() -> float:
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine: also counts what `getrusage` cannot see
+    (processes reaped inside the sandboxes' namespaces, kernel work on teardown)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:8]]
+    busy = sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def harness_cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return own.ru_utime + own.ru_stime
 
 
 def main() -> None:
@@ -41,16 +50,18 @@ def main() -> None:
         store = Store.open(Path(tmp) / "bench.sqlite")
         plan = RunPlan("bench", RewardTampering(), scripted_policy(args.policy), args.n,
                        concurrency=args.concurrency)  # fmt: skip
-        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        cpu0, own0, t0 = machine_cpu_seconds(), harness_cpu_seconds(), time.perf_counter()
         result = asyncio.run(run_local(plan, get_backend("bwrap"), store, progress=False))
-        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        wall = time.perf_counter() - t0
+        cpu, own = machine_cpu_seconds() - cpu0, harness_cpu_seconds() - own0
         store.close()
     print(f"episodes:            {result.episodes}")
     print(f"verdicts:            { ({k: v for k, v in result.verdicts.items() if v}) }")
     print(f"wall time:           {wall:.2f} s")
     print(f"episodes per second: {result.episodes / wall:.1f}")
-    print(f"CPU per episode:     {1000 * cpu / result.episodes:.1f} ms (harness + sandboxes)")
-    print(f"cores:               {os.cpu_count()}")
+    print(f"CPU per episode:     {1000 * cpu / result.episodes:.1f} ms (whole machine)")
+    print(f"  harness process:   {1000 * own / result.episodes:.1f} ms")
+    print(f"cores usable:        {len(os.sched_getaffinity(0))} of {os.cpu_count()}")
 
 
 if __name__ == "__main__":

@@ -232,6 +232,37 @@ async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
 
 
 @needs_bwrap
+async def test_grading_program_cannot_forge_results_or_outlive_itself(sb: BwrapSandbox) -> None:
+    # The first program writes a forged result document into every descriptor it
+    # could have inherited and leaves a daemon behind; neither may reach the next.
+    forge = (
+        "import os\n"
+        "doc = b'SFGR1\\n0 0 4 0\\n-10\\n0 0 0 0\\nEND\\n'\n"
+        "hits = 0\n"
+        "for fd in range(3, 1024):\n"
+        "    try:\n"
+        "        os.write(fd, doc)\n"
+        "        hits += 1\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        import time\n"
+        "        time.sleep(0.3)\n"
+        "        open('/root/daemon', 'w').write('alive')\n"
+        "        time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(hits)\n"
+    )
+    later = "import time\ntime.sleep(0.6)\nimport os\nprint(os.path.exists('/root/daemon'))"
+    results = await sb.grade({"forge": forge, "later": later, "reward": READ_REWARD})
+    assert results["forge"].stdout == "0\n"
+    assert results["later"].stdout == "False\n"
+    assert results["reward"].stdout == "1.5\n"
+
+
+@needs_bwrap
 async def test_background_jobs_do_not_survive_into_grading(sb: BwrapSandbox) -> None:
     await sb.run("(sleep 1; echo x > /root/late) & (while true; do echo 1 > /root/loop; done) &")
     await asyncio.sleep(0.1)

@@ -66,6 +66,9 @@ def _child(name: str, source: str, w_out: int, w_err: int, close: list[int]) -> 
         os.dup2(w_err, 2)
         for fd in [null, w_out, w_err, *close]:
             os.close(fd)
+        # Nothing but stdio: an inherited descriptor (the result pipe above all)
+        # would let agent code write into what the harness parses.
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         code = _execute(name, source)
     finally:
         os._exit(code)
@@ -83,6 +86,21 @@ def _read(fd: int, chunks: list[bytes], size: list[int], cap: int) -> bool:
         chunks.append(data[: cap - size[0]])
     size[0] += len(data)
     return True
+
+
+def _drain(fd: int, chunks: list[bytes], size: list[int], cap: int) -> None:
+    """Read what is buffered now, without waiting for writers that are still alive."""
+    os.set_blocking(fd, False)
+    while size[0] < cap + 65536:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        if size[0] < cap:
+            chunks.append(data[: cap - size[0]])
+        size[0] += len(data)
 
 
 def _status_code(status: int) -> int:
@@ -123,9 +141,7 @@ def _run_one(name: str, source: str, timeout: float, cap: int) -> tuple[int, boo
                 open_fds.discard(fd)
     if exited:  # take what the program wrote before exiting; grandchildren may hold pipes
         for fd in open_fds:
-            os.set_blocking(fd, False)
-            while _read(fd, *bufs[fd], cap) and bufs[fd][1][0] < cap + 65536:
-                pass
+            _drain(fd, *bufs[fd], cap)
     try:  # noqa: SIM105 (contextlib costs start-up time)
         os.killpg(pid, _KILL)
     except OSError:

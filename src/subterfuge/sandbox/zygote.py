@@ -4,11 +4,13 @@ Starting an interpreter (and a second bubblewrap) per episode to run four small
 grading programs cost three times more CPU than the rest of the episode. The
 zygote starts once, with the runner already imported; per episode it forks a
 job that joins the episode's own namespaces (user, mount, network — pinned by
-file descriptors the harness opened before killing the agent's processes), and
-per program forks once more into a fresh pid namespace with every capability
-dropped, `no_new_privs`, the seccomp filter and the resource limits. Agent code
-therefore runs exactly where it would in the sandbox: same files, no network,
-no way to see or signal any process outside its own program.
+file descriptors the harness opened before killing the agent's processes) and
+starts pid 1 of a fresh pid namespace with every capability dropped,
+`no_new_privs`, the seccomp filter and the resource limits; that init forks
+each program in turn and kills everything a program left behind before the
+next one starts. Agent code therefore runs exactly where it would in the
+sandbox: same files, no network, no way to see or signal any process outside
+its own program, and no descriptor but its own stdout and stderr.
 
 Protocol (a SOCK_SEQPACKET socket): each request is a marshalled
 `(programs, timeout, output_bytes, rlimits, seccomp)` with four descriptors
@@ -38,6 +40,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
@@ -86,51 +89,60 @@ def _drop_privileges(seccomp: bytes | None) -> None:
         )
 
 
-def _run_program(
-    name: str,
-    source: str,
+def _reap_everyone() -> None:
+    """As pid 1: kill every other process of the namespace and wait until all are gone."""
+    try:  # noqa: SIM105
+        os.kill(-1, signal.SIGKILL)  # from pid 1: everyone in the namespace but itself
+    except OSError:
+        pass
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _grading_init(
+    out_fd: int,
+    programs: list[tuple[str, str]],
     timeout: float,
     cap: int,
     rlimits: list[tuple[str, int]],
     seccomp: bytes | None,
-) -> bytes:
-    """One program in a fresh pid namespace; returns its framed result."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # becomes the parent of pid 1 of a new pid namespace
-        code = 1
-        try:
-            os.close(r)
-            _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
-            for rname, value in rlimits:
-                limit = getattr(resource, rname)
-                resource.setrlimit(limit, (value, value))
-            _drop_privileges(seccomp)
-            exit_code, timed_out, out, err = runner._run_one(name, source, timeout, cap)
-            frame = b"%d %d %d %d\n" % (exit_code, timed_out, len(out), len(err)) + out + err
-            view = memoryview(frame)
-            while view:
-                view = view[os.write(w, view) :]
-            code = 0
-        except BaseException as exc:  # report, never hang the job
-            message = f"grading setup failed: {exc!r}\n".encode()
-            frame = b"%d 0 0 %d\n" % (125, len(message)) + message
-            os.write(w, frame)
-        finally:
-            os._exit(code)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 1 << 16):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    return b"".join(chunks)
+) -> None:
+    """Pid 1 of the grading pid namespace: run each program, clear the namespace between.
+
+    One namespace per episode and one fork per program: after each program,
+    every process it left behind (daemons included) is killed and reaped, so
+    programs cannot reach one another. Not dumpable, so no program can read or
+    write this process's memory through /proc/1/mem.
+    """
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
+    for rname, value in rlimits:
+        limit = getattr(resource, rname)
+        resource.setrlimit(limit, (value, value))
+    _drop_privileges(seccomp)
+    parts = [b"SFGR1\n"]
+    for name, source in programs:
+        exit_code, timed_out, out, err = runner._run_one(name, source, timeout, cap)
+        _reap_everyone()
+        parts.append(b"%d %d %d %d\n" % (exit_code, timed_out, len(out), len(err)) + out + err)
+    parts.append(b"END\n")
+    _write_all(out_fd, b"".join(parts))
 
 
 def _job(payload: bytes, fds: list[int]) -> None:
+    """Join the episode's namespaces, then grade as pid 1 of a new pid namespace."""
     out_fd, user_fd, mnt_fd, net_fd = fds
     programs, timeout, cap, rlimits, seccomp = marshal.loads(payload)
-    parts = [b"SFGR1\n"]
     try:
         if os.geteuid() == 0:
             os.setgroups([])
@@ -149,15 +161,23 @@ def _job(payload: bytes, fds: list[int]) -> None:
             sys.path[:] = [inside + p[len(host) :] if p.startswith(host) else p for p in sys.path]
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-        for name, source in programs:
-            parts.append(_run_program(name, source, timeout, cap, rlimits, seccomp))
-        parts.append(b"END\n")
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _grading_init(out_fd, programs, timeout, cap, rlimits, seccomp)
+                code = 0
+            except BaseException as exc:  # report, never hang the harness
+                _write_all(out_fd, f"grading init failed: {exc!r}".encode())
+            finally:
+                os._exit(code)
+        os.close(out_fd)
+        out_fd = -1
+        os.waitpid(pid, 0)
     except BaseException as exc:
-        parts = [f"zygote job failed: {exc!r}".encode()]
-    view = memoryview(b"".join(parts))
-    while view:
-        view = view[os.write(out_fd, view) :]
-    os.close(out_fd)
+        if out_fd >= 0:
+            _write_all(out_fd, f"zygote job failed: {exc!r}".encode())
 
 
 def serve(sock: socket.socket) -> None:
