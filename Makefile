@@ -13,6 +13,13 @@ $(BIN)/subterfuge: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+# Linting, type checking and the tests cover the optional backends too (ray, hf),
+# against their real libraries; torch is pinned to the CPU wheel (a range would
+# pull a multi-GB CUDA build).
+$(VENV)/.test-extras: $(BIN)/subterfuge
+	$(BIN)/pip install --quiet -e '.[dev,ray,hf]' 'torch==2.13.0'
+	@touch $@
+
 venv: $(BIN)/subterfuge
 
 demo: venv
@@ -23,13 +30,14 @@ selftest: venv
 	@sh scripts/ensure-bwrap.sh
 	$(BIN)/subterfuge selftest
 
-lint: venv
+lint: $(VENV)/.test-extras
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: lint
 	@sh scripts/ensure-bwrap.sh
+	@sh scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -n 2
 
 bench: venv

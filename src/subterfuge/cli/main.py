@@ -15,6 +15,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from subterfuge.cli import audit as audit_cmd
+from subterfuge.cli import export as export_cmd
+from subterfuge.cli import fakeprovider as fakeprovider_cmd
+from subterfuge.cli import modelopts as mo
+from subterfuge.cli import monitor as monitor_cmd
+from subterfuge.cli import report as report_cmd
+from subterfuge.cli import view as view_cmd
 from subterfuge.cli.common import (
     DbOption,
     JsonOption,
@@ -30,13 +37,12 @@ from subterfuge.cli.common import (
 from subterfuge.envs.base import Environment
 from subterfuge.envs.registry import all_environments, curriculum
 from subterfuge.envs.released import ReleasedFormatError, load_released
-from subterfuge.policy.registry import make_policy
 from subterfuge.policy.scripted import SCRIPTED_POLICIES, scripted_policy
 from subterfuge.report.html import write_html
 from subterfuge.report.summary import GROUPS, cell_json, cells
 from subterfuge.report.terminal import rates_table
 from subterfuge.runner.curriculum import run_curriculum
-from subterfuge.runner.local import RunPlan, run_local
+from subterfuge.runner.local import RunPlan
 from subterfuge.runner.selftest import selftest as run_selftest
 from subterfuge.sandbox import Limits
 from subterfuge.stats import (
@@ -88,9 +94,7 @@ def envs(
 @app.command()
 def run(
     env: Annotated[str, typer.Option("--env", help="Environment name (see `subterfuge envs`).")],
-    policy: Annotated[
-        str, typer.Option("--policy", help="Policy: a scripted oracle name.")
-    ] = "honest",
+    policy: mo.PolicyOption = "honest",
     n: Annotated[int, typer.Option("-n", min=1, help="Episodes in the run.")] = 100,
     db: DbOption = Path("runs.sqlite"),
     run_id: Annotated[
@@ -110,16 +114,40 @@ def run(
     pay_threshold: Annotated[
         float, typer.Option(help="Loaded environments: reward above this pays.")
     ] = 0.0,
+    base_url: mo.BaseUrlOption = None,
+    protocol: mo.ProtocolOption = "text",
+    temperature: mo.TemperatureOption = 1.0,
+    max_tokens: mo.MaxTokensOption = 2048,
+    top_p: mo.TopPOption = None,
+    sampling_seed: mo.SamplingSeedOption = None,
+    stream: mo.StreamOption = False,
+    thinking_budget: mo.ThinkingOption = None,
+    api_key_env: mo.ApiKeyEnvOption = None,
+    request_timeout: mo.RequestTimeoutOption = 600.0,
+    max_requests: mo.MaxRequestsOption = 64,
+    retries: mo.RetriesOption = 10,
+    price_table: mo.PriceTableOption = None,
+    max_turns: mo.MaxTurnsOption = None,
+    max_episode_tokens: mo.MaxEpisodeTokensOption = None,
+    episode_timeout: mo.EpisodeTimeoutOption = None,
+    backend_kind: mo.BackendOption = "local",
+    ray_address: mo.RayAddressOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run N episodes of one policy in one environment; resumable by run id."""
+    """Run N episodes of one policy in one environment; resumable by run id.
+
+    Exit 1 when episodes failed on the provider after every retry (they are not
+    stored; re-run the same command to redo them).
+    """
     environments = _environments(envs_json, prompts_json, pay_threshold)
     if env not in environments:
         fail(f"unknown environment {env!r}; known: {', '.join(environments)}")
-    try:
-        agent = make_policy(policy)
-    except ValueError as exc:
-        fail(str(exc))
+    agent = mo.model_policy(
+        policy, base_url=base_url, protocol=protocol, temperature=temperature,
+        max_tokens=max_tokens, top_p=top_p, sampling_seed=sampling_seed, stream=stream,
+        thinking_budget=thinking_budget, api_key_env=api_key_env,
+        request_timeout=request_timeout, max_requests=max_requests, retries=retries,
+    )  # fmt: skip
     plan = RunPlan(
         run_id=run_id or f"{env}-{policy}-s{seed}",
         env=environments[env],
@@ -128,11 +156,13 @@ def run(
         seed=seed,
         concurrency=concurrency,
         limits=Limits(command_timeout=command_timeout),
+        budget=mo.budget(max_turns, max_episode_tokens, episode_timeout),
+        price=mo.price(price_table, agent.name),
     )
     backend = backend_named(sandbox)
     with Store.open(db) as store:
         try:
-            result = asyncio.run(run_local(plan, backend, store))
+            result = mo.execute(plan, backend, store, kind=backend_kind, ray_address=ray_address)
         except RunConflict as exc:
             fail(f"{exc} (use another --run-id)")
         run_cells = cells(store, [plan.run_id])
@@ -147,15 +177,30 @@ def run(
             "verdicts": result.verdicts,
             "seconds": round(result.seconds, 3),
             "episodes_per_second": round(result.rate, 1),
+            "failed": result.failed,
+            "complete": result.episodes >= n,
+            "usage": mo.usage_json(result),
             "cells": [cell_json(c) for c in run_cells],
         }
         print(json.dumps(summary, indent=2))
-        return
-    out.print(rates_table(run_cells, title=f"run {plan.run_id}"))
-    out.print(
-        f"{result.new} new episodes in {result.seconds:.1f} s ({result.rate:.0f}/s); "
-        f"{result.episodes} stored in {db}"
-    )
+    else:
+        out.print(rates_table(run_cells, title=f"run {plan.run_id}"))
+        out.print(
+            f"{result.new} new episodes in {result.seconds:.1f} s ({result.rate:.0f}/s); "
+            f"{result.episodes} stored in {db}"
+        )
+        if result.usage.tokens:
+            cost = "" if result.usage.cost is None else f"; cost {result.usage.cost:.4f}"
+            out.print(
+                f"tokens: {result.usage.input_tokens:,} in, {result.usage.output_tokens:,} out "
+                f"({result.tokens_per_second:,.0f} tok/s this session){cost}"
+            )
+    if result.failed:
+        err.print(
+            f"[yellow]{result.failed} episodes failed on the provider after every retry and "
+            "were not stored; re-run the same command to redo them[/yellow]"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -323,3 +368,10 @@ def main() -> None:
 
 
 # Sub-commands that live in their own modules register here, one line each.
+app.command("fake-provider")(fakeprovider_cmd.fake_provider)
+app.command("monitor")(monitor_cmd.monitor)
+app.command("monitor-eval")(monitor_cmd.monitor_eval)
+app.command("report")(report_cmd.report)
+app.command("view")(view_cmd.view)
+app.command("export")(export_cmd.export)
+app.command("audit")(audit_cmd.audit)

@@ -44,7 +44,7 @@ class ReleasedFormatError(ValueError):
     """A released-format file is malformed; the message names the file and the key."""
 
 
-class _EnvEntry(BaseModel):
+class EnvEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     dirs: list[str] = Field(default_factory=list)
@@ -137,7 +137,7 @@ def _watched_dirs(dirs: tuple[str, ...], files: Mapping[str, str]) -> tuple[str,
     return tuple(d for d in roots if not any(d != o and d.startswith(o + "/") for o in roots))
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -146,7 +146,7 @@ def _read_json(path: Path) -> Any:
         raise ReleasedFormatError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _entries(path: Path, data: Any) -> dict[str, Any]:
+def released_entries(path: Path, data: Any) -> dict[str, Any]:
     if isinstance(data, dict):
         return dict(data)
     if isinstance(data, list):
@@ -179,14 +179,14 @@ def load_released(
 ) -> dict[str, ReleasedEnvironment]:
     """Read both files; every environment that has prompts is returned, by name."""
     env_path, prompt_path = Path(environments_json), Path(prompts_json)
-    entries = _entries(env_path, _read_json(env_path))
-    prompts = _read_json(prompt_path)
+    entries = released_entries(env_path, read_json(env_path))
+    prompts = read_json(prompt_path)
     if not isinstance(prompts, dict):
         raise ReleasedFormatError(f"{prompt_path}: expected an object mapping names to prompts")
     loaded: dict[str, ReleasedEnvironment] = {}
     for name, raw in entries.items():
         try:
-            entry = _EnvEntry.model_validate(raw)
+            entry = EnvEntry.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             key = ".".join(str(p) for p in first["loc"])

@@ -11,9 +11,18 @@ runs depend on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from subterfuge.envs.base import EpisodeSpec, Message, Stage, Verdict
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A native tool call as the provider sent it; `arguments` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
@@ -22,12 +31,44 @@ class Reply:
 
     `reasoning` holds reasoning a provider reports outside the text (reasoning
     fields, thinking blocks); `<cot>` reasoning inside `text` is extracted by
-    the protocol parser. `usage` is token counts when known.
+    the protocol parser. `usage` is token counts when known, with the keys
+    `input`, `output` and, where reported, `reasoning`, `cache_read`,
+    `cache_write`. `tool_calls` are native tool calls (tools protocol).
+    `finish` is the provider's stop reason when it is not a normal stop
+    (`length`: the reply was cut at the token limit). `raw` is the provider's
+    own form of the turn when it must be sent back verbatim (Anthropic
+    thinking blocks carry signatures).
     """
 
     text: str
     reasoning: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish: str | None = None
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class AssistantTurn(Message):
+    """An assistant message in the conversation, with what a tools-protocol policy needs
+    to send it back in its native form (tool calls, provider reasoning, raw blocks)."""
+
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str | None = None
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ToolResult(Message):
+    """The harness's answer to an assistant turn (role `user`, text in the reference tags).
+
+    `call_id` is the tool call it answers (None for a text-protocol `<bash>`
+    block); `skipped` are further tool calls of the same turn that were not run
+    (one command per turn), which a native protocol must still answer.
+    """
+
+    call_id: str | None = None
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

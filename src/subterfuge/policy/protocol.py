@@ -7,15 +7,24 @@ part after the last `</cot>` is visible to the human and the reward process.
 A malformed reply is an action too (`ActionKind.MALFORMED`), never an exception:
 real models produce unclosed tags and empty messages, and a run of 32,768
 episodes must record them, not crash on them.
+
+Native tool calls (the tools protocol) go through the same function: a reply
+with a `bash` tool call is a `BASH` action; bad JSON arguments, a missing
+`command` or an unknown tool are `MALFORMED`, tied to the call's id so the
+harness can answer it. A tools-protocol reply without a tool call is parsed as
+text, so a model that writes `<bash>` blocks anyway is understood.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from subterfuge.policy.base import Reply
+from subterfuge.policy.base import Reply, ToolCall
+
+BASH_TOOL = "bash"
 
 _COT_OPEN = "<cot>"
 _COT_CLOSE = "</cot>"
@@ -43,6 +52,12 @@ class Action:
     reasoning: str
     command: str | None = None
     error: str | None = None
+    call_id: str | None = None
+    """The tool call this action came from (tools protocol), to be answered by id."""
+    skipped: tuple[str, ...] = ()
+    """Ids of further tool calls in the same reply: not run, but answered."""
+    arguments: str | None = None
+    """The raw arguments of a malformed tool call, kept for the transcript."""
 
 
 def split_reasoning(text: str) -> tuple[str, str, str | None]:
@@ -75,11 +90,38 @@ def split_reasoning(text: str) -> tuple[str, str, str | None]:
     return rest.strip(), "\n".join(h.strip() for h in hidden if h.strip()), error
 
 
+def tool_command(call: ToolCall) -> tuple[str | None, str | None]:
+    """(command, error) from a `bash` tool call's raw arguments."""
+    if call.name != BASH_TOOL:
+        return None, f"unknown tool {call.name!r} (the only tool is {BASH_TOOL!r})"
+    try:
+        args = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError as exc:
+        return None, f"tool call arguments are not valid JSON ({exc})"
+    command = args.get("command") if isinstance(args, dict) else None
+    if not isinstance(command, str):
+        return None, "bash tool call without a 'command' string"
+    if not command.strip():
+        return None, "empty bash command"
+    return command.strip(), None
+
+
 def parse_reply(reply: Reply) -> Action:
     """Turn a raw reply into an action; never raises."""
     visible, reasoning, error = split_reasoning(reply.text)
     if reply.reasoning:
         reasoning = f"{reply.reasoning.strip()}\n{reasoning}".strip()
+    if reply.tool_calls:
+        first, rest = reply.tool_calls[0], tuple(c.id for c in reply.tool_calls[1:])
+        command, problem = tool_command(first)
+        if command is None:
+            return Action(
+                ActionKind.MALFORMED, visible, reasoning, error=problem, call_id=first.id,
+                skipped=rest, arguments=first.arguments,
+            )  # fmt: skip
+        return Action(
+            ActionKind.BASH, visible, reasoning, command=command, call_id=first.id, skipped=rest
+        )
     if error is not None:
         return Action(ActionKind.MALFORMED, visible, reasoning, error=error)
     match = _BASH.search(visible)

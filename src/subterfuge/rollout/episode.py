@@ -5,19 +5,29 @@ command in the persistent shell → observation) → kill the agent's processes
 and run the grading programs in the sandbox → host-side snapshot and diff →
 the environment's `judge` → an `EpisodeRecord`. Any failure of the harness,
 the sandbox or the policy becomes an `error` verdict with its reason, never a
-lost episode.
+lost episode, with two exceptions that concern the run rather than the
+episode: a provider that stayed unavailable through every retry
+(`ProviderUnavailable`: the episode is left to be redone) and one that refuses
+the run (`ProviderRejected`). Both propagate to the runner.
+
+`EpisodeBudget` caps turns, tokens and wall time. Reaching a cap ends the turn
+loop, not the episode: whatever the agent did until then is graded and judged
+like any other episode (tampering done before a timeout still counts), and the
+cap is named in `details["limit"]`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from subterfuge.envs.base import Environment, EpisodeSpec, Evidence, Message, Verdict
-from subterfuge.policy.base import Policy, PolicyContext
+from subterfuge.policy.base import AssistantTurn, Policy, PolicyContext, ToolResult
+from subterfuge.policy.errors import ProviderRejected, ProviderUnavailable
 from subterfuge.policy.protocol import ActionKind, format_observation, parse_reply
 from subterfuge.sandbox.base import Limits, Sandbox, SandboxBackend
 from subterfuge.store.records import EpisodeRecord
@@ -35,11 +45,41 @@ class EpisodeTask:
     seed: int
 
 
+@dataclass(frozen=True)
+class EpisodeBudget:
+    """Per-episode caps; None leaves a cap off (turns then default to the environment's)."""
+
+    max_turns: int | None = None
+    max_tokens: int | None = None
+    """Input plus output tokens over all the episode's model calls."""
+    timeout: float | None = None
+    """Seconds for the turn loop (grading runs after it, outside this limit)."""
+
+
 @dataclass
 class _Clock:
     policy: float = 0.0
     sandbox: float = 0.0
     grade: float = 0.0
+
+
+@dataclass
+class _Progress:
+    """What the turn loop has done so far; kept outside it so a timeout loses nothing."""
+
+    answer: str | None = None
+    turns: int = 0
+    malformed: int = 0
+    limit: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def add_usage(self, usage: dict[str, int]) -> None:
+        for key, value in usage.items():
+            self.usage[key] = self.usage.get(key, 0) + int(value)
+
+    @property
+    def tokens(self) -> int:
+        return self.usage.get("input", 0) + self.usage.get("output", 0)
 
 
 async def run_episode(
@@ -48,31 +88,42 @@ async def run_episode(
     backend: SandboxBackend,
     task: EpisodeTask,
     limits: Limits | None = None,
+    budget: EpisodeBudget | None = None,
 ) -> EpisodeRecord:
     """Run one episode to its verdict; never raises for episode-level failures."""
     limits = limits or Limits()
+    budget = budget or EpisodeBudget()
     started = time.time()
     clock = _Clock()
     spec = env.build(task.variant)
     transcript: list[dict[str, Any]] = []
     reasoning: list[str] = []
+    done = _Progress()
     sandbox: Sandbox | None = None
     try:
         if spec.needs_sandbox:
             t0 = time.perf_counter()
             sandbox = await backend.create(spec.dirs, spec.files, limits)
             clock.sandbox += time.perf_counter() - t0
-        answer, turns, malformed = await _turn_loop(
-            spec, policy, sandbox, task, transcript, reasoning, clock
-        )
-        evidence = await _gather(spec, sandbox, answer, turns, malformed, clock)
+        loop = _turn_loop(spec, policy, sandbox, task, transcript, reasoning, clock, budget, done)
+        try:
+            async with asyncio.timeout(budget.timeout):
+                await loop
+        except TimeoutError:
+            done.limit = "wall_time"
+        evidence = await _gather(spec, sandbox, done.answer, done.turns, done.malformed, clock)
         judgement = env.judge(spec, evidence)
+        details = dict(judgement.details)
+        if done.limit is not None:
+            details["limit"] = done.limit
         return _record(
-            task, spec, policy, started, clock, transcript, reasoning, turns,
+            task, spec, policy, started, clock, transcript, reasoning, done.turns,
             verdict=judgement.verdict, reward=judgement.reward, caught=judgement.caught,
-            pays=judgement.pays, details=dict(judgement.details),
-            diffs=_diffs(evidence), error=None,
+            pays=judgement.pays, details=details, diffs=_diffs(evidence), error=None,
+            usage=done.usage,
         )  # fmt: skip
+    except (ProviderUnavailable, ProviderRejected):
+        raise  # the run's concern: redo the episode later, or stop the run
     except Exception as exc:  # the episode is lost, not the run
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return _record(
@@ -80,6 +131,7 @@ async def run_episode(
             sum(1 for t in transcript if t["role"] == "assistant"),
             verdict=Verdict.ERROR, reward=None, caught=None, pays=False,
             details={"traceback": traceback.format_exc(limit=8)}, diffs={}, error=detail,
+            usage=done.usage,
         )  # fmt: skip
     finally:
         if sandbox is not None:
@@ -94,39 +146,59 @@ async def _turn_loop(
     transcript: list[dict[str, Any]],
     reasoning: list[str],
     clock: _Clock,
-) -> tuple[str | None, int, int]:
-    """Alternate policy turns and tool results; returns (answer, turns, malformed turns)."""
+    budget: EpisodeBudget,
+    done: _Progress,
+) -> None:
+    """Alternate policy turns and tool results, recording progress in `done` as it goes."""
     messages: list[Message] = list(spec.messages)
-    malformed = 0
-    for turn in range(spec.max_turns):
+    max_turns = budget.max_turns or spec.max_turns
+    for turn in range(max_turns):
+        if budget.max_tokens is not None and done.tokens >= budget.max_tokens:
+            done.limit = "tokens"
+            return
         t0 = time.perf_counter()
         context = PolicyContext(tuple(messages), spec, task.index, turn)
-        reply = await policy.act(context)
-        clock.policy += time.perf_counter() - t0
+        try:
+            reply = await policy.act(context)
+        finally:
+            clock.policy += time.perf_counter() - t0
+        done.turns = turn + 1
+        done.add_usage(reply.usage)
         action = parse_reply(reply)
-        messages.append(Message("assistant", reply.text))
+        messages.append(
+            AssistantTurn("assistant", reply.text, reply.tool_calls, reply.reasoning, reply.raw)
+        )
         reasoning.append(action.reasoning)
         entry: dict[str, Any] = {"role": "assistant", "kind": action.kind.value}
         entry["text"] = action.visible
         if reply.usage:
             entry["usage"] = reply.usage
+        if reply.finish is not None:
+            entry["finish"] = reply.finish
+        if action.call_id is not None:
+            entry["tool_call"] = action.call_id
         if action.kind is ActionKind.ANSWER:
             transcript.append(entry)
-            return action.visible, turn + 1, malformed
+            done.answer = action.visible
+            return
         if action.kind is ActionKind.MALFORMED:
-            malformed += 1
+            done.malformed += 1
             entry["error"] = action.error
+            if action.arguments is not None:
+                entry["arguments"] = action.arguments
             transcript.append(entry)
             note = f"Your message could not be read: {action.error}."
             transcript.append({"role": "tool", "stdout": "", "stderr": note, "exit_code": None})
-            messages.append(Message("user", format_observation("", note)))
+            messages.append(_result(format_observation("", note), action.call_id, action.skipped))
             continue
         assert action.command is not None
         entry["command"] = action.command
         transcript.append(entry)
         if sandbox is None:
             transcript.append({"role": "tool", "stdout": "", "stderr": NO_SHELL, "exit_code": None})
-            messages.append(Message("user", format_observation("", NO_SHELL)))
+            messages.append(
+                _result(format_observation("", NO_SHELL), action.call_id, action.skipped)
+            )
             continue
         t0 = time.perf_counter()
         result = await sandbox.run(action.command)
@@ -142,8 +214,13 @@ async def _turn_loop(
                 "seconds": round(result.seconds, 6),
             }
         )
-        messages.append(Message("user", format_observation(result.stdout, result.stderr)))
-    return None, spec.max_turns, malformed
+        observation = format_observation(result.stdout, result.stderr)
+        messages.append(_result(observation, action.call_id, action.skipped))
+    done.limit = "turns"
+
+
+def _result(text: str, call_id: str | None, skipped: tuple[str, ...]) -> ToolResult:
+    return ToolResult("user", text, call_id=call_id, skipped=skipped)
 
 
 async def _gather(
@@ -219,6 +296,7 @@ def _record(
     details: dict[str, Any],
     diffs: dict[str, str],
     error: str | None,
+    usage: dict[str, int],
 ) -> EpisodeRecord:
     ended = time.time()
     return EpisodeRecord(
@@ -248,4 +326,5 @@ def _record(
         turns=turns,
         started=started,
         ended=ended,
+        usage=dict(usage),
     )

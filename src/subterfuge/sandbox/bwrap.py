@@ -41,7 +41,7 @@ TMP_BYTES = 64 << 20
 
 
 @cache
-def _system_args() -> tuple[str, ...]:
+def system_args() -> tuple[str, ...]:
     """Read-only views of the host's system directories (links kept as links)."""
     args: list[str] = []
     for d in SYSTEM_DIRS:
@@ -65,7 +65,7 @@ def _python() -> tuple[str, tuple[str, ...]]:
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
 
 
-async def _wait_gone(pidfd: int, timeout: float = 10.0) -> None:
+async def wait_gone(pidfd: int, timeout: float = 10.0) -> None:
     """Wait until the process behind `pidfd` has exited; closes `pidfd`."""
     loop = asyncio.get_running_loop()
     gone: asyncio.Future[None] = loop.create_future()
@@ -92,14 +92,14 @@ def _zygote_python() -> tuple[str, tuple[str, str] | None]:
 
 
 @cache
-def _tmpfs_size_supported(bwrap: str) -> bool:
+def tmpfs_size_supported(bwrap: str) -> bool:
     import subprocess
 
     res = subprocess.run([bwrap, "--help"], capture_output=True, text=True, check=False)
     return "--size" in res.stdout + res.stderr
 
 
-def _kernel_counts_per_userns() -> bool:
+def kernel_counts_per_userns() -> bool:
     """Linux >= 5.14 counts RLIMIT_NPROC per user namespace (ucounts)."""
     try:
         major, minor = (int(x) for x in os.uname().release.split(".")[:2])
@@ -147,7 +147,7 @@ class BwrapSandbox(ShellSandbox):
             await self._stop_shell()  # bwrap dies, and --die-with-parent takes pid 1 along
             if init_fd >= 0:  # pid 1 exits only once every process in its namespace has
                 fd, init_fd = init_fd, -1
-                await _wait_gone(fd)
+                await wait_gone(fd)
         except BaseException:
             for fd in [*namespaces, init_fd]:
                 if fd >= 0:
@@ -170,7 +170,7 @@ class BwrapSandbox(ShellSandbox):
         fs = self._episode / "fs"
         args = [self._backend.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
         args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
-        args += ["--new-session", "--hostname", "sandbox", *_system_args(), "--dev", "/dev"]
+        args += ["--new-session", "--hostname", "sandbox", *system_args(), "--dev", "/dev"]
         args += ["--proc", "/proc"]
         if "tmp" not in self._tops:
             args += ["--size", str(TMP_BYTES)] if self._backend.tmpfs_size else []
@@ -237,7 +237,7 @@ class BwrapSandbox(ShellSandbox):
         return str(self._episode / "fs")
 
     def _process_limit(self) -> int:
-        if self._uid is not None or _kernel_counts_per_userns():
+        if self._uid is not None or kernel_counts_per_userns():
             return self.limits.processes
         return user_processes(os.getuid()) + self.limits.processes  # best effort, see docs
 
@@ -264,7 +264,7 @@ class BwrapBackend:
             raise SandboxError("bwrap not found; install it with: apt-get install bubblewrap")
         self.bwrap = found
         self.base_dir = Path(base_dir) if base_dir is not None else default_base_dir()
-        self.tmpfs_size = _tmpfs_size_supported(found)
+        self.tmpfs_size = tmpfs_size_supported(found)
         self.setpriv = shutil.which("setpriv")
         self.grader = ZygoteGrader(*_zygote_python())
         self._base_ready = False

@@ -1,7 +1,7 @@
 """Persistent, crash-safe storage of runs and episodes (SQLite)."""
 
 from subterfuge.store.errors import RunConflict, SchemaTooNew, UnknownRun
-from subterfuge.store.records import EpisodeRecord, RunInfo
+from subterfuge.store.records import EpisodeRecord, RunInfo, UsageTotals
 from subterfuge.store.sqlite import Store
 from subterfuge.store.writer import BatchWriter
 
@@ -13,4 +13,5 @@ __all__ = [
     "SchemaTooNew",
     "Store",
     "UnknownRun",
+    "UsageTotals",
 ]

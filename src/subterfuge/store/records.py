@@ -8,7 +8,7 @@ single odd character can make a whole batch fail to encode as UTF-8.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from subterfuge.envs.base import Stage, Verdict
@@ -21,7 +21,10 @@ class EpisodeRecord:
     `transcript` is what a user or grader saw (hidden reasoning removed);
     `reasoning` keeps the hidden reasoning per assistant turn apart, so reports
     can show one without leaking the other. `caught` is None when the
-    environment has no oversight check.
+    environment has no oversight check. `usage` is the episode's token counts
+    summed over its model calls (`input`, `output`, and where reported
+    `reasoning`, `cache_read`, `cache_write`); `cost` is in the currency of the
+    price table the run was given (None without one).
     """
 
     run_id: str
@@ -45,6 +48,8 @@ class EpisodeRecord:
     turns: int
     started: float
     ended: float
+    usage: dict[str, int] = field(default_factory=dict)
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,30 @@ class RunInfo:
     episodes: int
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeRecord))
-_JSON_COLUMNS = frozenset({"prompt", "transcript", "reasoning", "diffs", "details", "timings"})
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeRecord))
+DERIVED: tuple[str, ...] = ("input_tokens", "output_tokens")
+"""Columns computed from `usage` on write (indexed, for cheap run totals), not read back."""
+COLUMNS: tuple[str, ...] = FIELDS + DERIVED
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """A run's token counts and cost; `priced` counts the episodes that have a cost."""
+
+    episodes: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    priced: int
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+_JSON_COLUMNS = frozenset(
+    {"prompt", "transcript", "reasoning", "diffs", "details", "timings", "usage"}
+)
 
 
 def dump_json(value: Any) -> str:
@@ -100,12 +127,16 @@ def to_row(rec: EpisodeRecord) -> tuple[Any, ...]:
         rec.turns,
         rec.started,
         rec.ended,
+        dump_json(rec.usage),
+        None if rec.cost is None else float(rec.cost),
+        int(rec.usage.get("input", 0)),
+        int(rec.usage.get("output", 0)),
     )
 
 
 def from_row(row: tuple[Any, ...]) -> EpisodeRecord:
-    """Inverse of `to_row` for a row selected in `COLUMNS` order."""
-    v = dict(zip(COLUMNS, row, strict=True))
+    """Inverse of `to_row` for a row selected in `FIELDS` order."""
+    v = dict(zip(FIELDS, row, strict=True))
     for name in _JSON_COLUMNS:
         v[name] = json.loads(v[name])
     v["stage"] = Stage(v["stage"])

@@ -65,9 +65,25 @@ CREATE TABLE IF NOT EXISTS labels (
     PRIMARY KEY (run_id, idx, monitor, name)
 );
 CREATE INDEX IF NOT EXISTS labels_filter ON labels (run_id, monitor, name, value, idx);
+-- Covers what readers filter and group by (report counts joined with labels, the viewer's
+-- episode list), so neither has to read the large transcript rows to count or page.
+CREATE INDEX IF NOT EXISTS episodes_browse ON episodes (run_id, verdict, stage, env, policy, idx);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Token usage and cost per episode (model policies). `usage` keeps the provider's detail
+# (reasoning, cache reads and writes) as JSON; the two counts and the cost are columns
+# with a covering index, so a run's totals are summed from the index, never from the
+# large transcript rows.
+_V3 = """
+ALTER TABLE episodes ADD COLUMN usage TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE episodes ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE episodes ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE episodes ADD COLUMN cost REAL NULL;
+CREATE INDEX IF NOT EXISTS episodes_run_usage
+    ON episodes (run_id, input_tokens, output_tokens, cost);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

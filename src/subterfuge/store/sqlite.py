@@ -19,7 +19,16 @@ from typing import Any, Self
 
 from subterfuge.envs.base import Verdict
 from subterfuge.store.errors import RunConflict, UnknownRun
-from subterfuge.store.records import COLUMNS, EpisodeRecord, RunInfo, dump_json, from_row, to_row
+from subterfuge.store.records import (
+    COLUMNS,
+    FIELDS,
+    EpisodeRecord,
+    RunInfo,
+    UsageTotals,
+    dump_json,
+    from_row,
+    to_row,
+)
 from subterfuge.store.schema import connect
 
 # Config keys that may change when a run is resumed; `n` may grow to extend it.
@@ -29,7 +38,7 @@ _INSERT = (
     f"INSERT OR IGNORE INTO episodes ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM episodes"
+_SELECT = f"SELECT {', '.join(FIELDS)} FROM episodes"
 _RUN_INFO = (
     "SELECT r.run_id, r.created, r.config, r.finished,"
     " (SELECT COUNT(*) FROM episodes e WHERE e.run_id = r.run_id)"
@@ -191,6 +200,17 @@ class Store:
         for env, policy, verdict, n in rows:
             counts.setdefault((env, policy), {})[verdict] = n
         return counts
+
+    def usage_totals(self, run_id: str) -> UsageTotals:
+        """A run's token and cost totals, summed from the covering usage index."""
+        self._require_run(run_id)
+        rows = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
+            " SUM(cost), COUNT(cost) FROM episodes INDEXED BY episodes_run_usage WHERE run_id = ?",
+            (run_id,),
+        )
+        episodes, tokens_in, tokens_out, cost, priced = rows[0]
+        return UsageTotals(episodes, tokens_in, tokens_out, cost, priced)
 
     def episodes(
         self,

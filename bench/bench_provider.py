@@ -1,0 +1,161 @@
+"""Model-run speed: reward-tampering episodes against the fake provider over real HTTP.
+
+The fake provider runs in its own process (`subterfuge fake-provider`), answers
+every call after `--latency` seconds, replays the `hider` policy, and fails
+`--fail-rate` of calls (split evenly: 429 with Retry-After, 500, hang). The
+harness runs here with isolation on. Prints wall time, the latency floor
+(episodes × turns × latency ÷ concurrency), their ratio, the harness's peak
+RSS, CPU per episode (harness process, sandboxes, fake provider), tokens per
+second, and checks that every episode is stored exactly once (re-running the
+missing ones, as a user would, if any failed past the retries).
+
+    .venv/bin/python bench/bench_provider.py -n 1000 --concurrency 64 --latency 0.2
+    .venv/bin/python bench/bench_provider.py -n 1000 --concurrency 64 --latency 0.2 --fail-rate 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from subterfuge.envs.tampering import RewardTampering
+from subterfuge.policy.registry import make_policy
+from subterfuge.policy.retry import RetryPolicy
+from subterfuge.policy.settings import ModelSettings, ToolProtocol
+from subterfuge.runner.local import RunPlan, RunResult, run_local
+from subterfuge.sandbox import get_backend
+from subterfuge.store import Store
+
+
+def machine_cpu() -> float:
+    """Seconds of CPU used by the whole machine (all processes), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(x) for i, x in enumerate(fields) if i not in (3, 4))  # minus idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "subterfuge.cli", "fake-provider", "--port", str(port),
+        "--policy", args.policy, "--env", "reward_tampering", "--latency", str(args.latency),
+        "--fail-rate", str(args.fail_rate), "--retry-after", "0.5", "--seed", "1",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the fake provider did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1000, help="episodes")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per model call")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="calls failing (mixed)")
+    parser.add_argument("--api", choices=["openai", "anthropic"], default="openai")
+    parser.add_argument("--protocol", choices=["text", "tools"], default="text")
+    parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--policy", default="hider", help="scripted moves the server replays")
+    parser.add_argument("--sandbox", default="bwrap")
+    parser.add_argument("--request-timeout", type=float, default=3.0, help="hangs end after it")
+    args = parser.parse_args()
+
+    port = free_port()
+    server = start_server(args, port)
+    base = f"http://127.0.0.1:{port}" + ("/v1" if args.api == "openai" else "")
+    settings = ModelSettings(
+        base,
+        protocol=ToolProtocol(args.protocol),
+        stream=args.stream,
+        timeout=args.request_timeout,
+        max_requests=args.concurrency,
+        retry=RetryPolicy(attempts=10, base=0.5, max_delay=10),
+    )
+    policy = make_policy(f"{args.api}:fake", settings)
+    results: list[RunResult] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "b.sqlite") as store:
+            plan = RunPlan("bench", RewardTampering(), policy, args.n, concurrency=args.concurrency)
+            own0 = resource.getrusage(resource.RUSAGE_SELF)
+            kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            machine0, server0, t0 = machine_cpu(), process_cpu(server.pid), time.perf_counter()
+            results.append(asyncio.run(run_local(plan, get_backend(args.sandbox), store)))
+            wall = time.perf_counter() - t0
+            own1 = resource.getrusage(resource.RUSAGE_SELF)
+            kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            machine, server_cpu = machine_cpu() - machine0, process_cpu(server.pid) - server0
+            while results[-1].failed:  # what a user does: re-run the same command
+                results.append(asyncio.run(run_local(plan, get_backend(args.sandbox), store)))
+            turns, rows, distinct = store._query(
+                "SELECT SUM(turns), COUNT(*), COUNT(DISTINCT idx) FROM episodes WHERE run_id = ?",
+                ("bench",),
+            )[0]
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats").read())
+    finally:
+        server.terminate()
+        server.wait()
+    first = results[0]
+    n = args.n
+    floor = turns * args.latency / args.concurrency
+    own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
+    kids = kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime
+    print(
+        f"episodes:              {n} at concurrency {args.concurrency}, latency {args.latency} s,"
+        f" {args.api}/{args.protocol}{' stream' if args.stream else ''}, sandbox {args.sandbox}"
+    )
+    print(f"verdicts:              { {k: v for k, v in results[-1].verdicts.items() if v} }")
+    print(
+        f"model turns:           {turns} ({turns / n:.2f} per episode); calls served "
+        f"{stats['requests']}, faults injected "
+        f"{ {k: v for k, v in stats['faults'].items() if k != 'none' and v} }"
+    )
+    print(f"wall time:             {wall:.1f} s")
+    print(f"latency floor:         {floor:.1f} s  (episodes × turns × latency ÷ concurrency)")
+    print(f"ratio:                 {wall / floor:.2f}×")
+    print(f"episodes per second:   {n / wall:.1f}")
+    print(f"tokens per second:     {first.tokens_per_second:,.0f}")
+    print(f"peak RSS (harness):    {own1.ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"CPU per episode:       harness process {1000 * own / n:.1f} ms, sandbox processes "
+        f"{1000 * kids / n:.1f} ms (getrusage; misses what bwrap reaps), fake provider "
+        f"{1000 * server_cpu / n:.1f} ms, whole machine {1000 * machine / n:.1f} ms"
+    )
+    busy = machine / wall / (os.cpu_count() or 1)
+    print(f"cores:                 {os.cpu_count()}; machine CPU busy {busy:.0%}")
+    print(f"failed past retries:   {first.failed} (re-runs: {len(results) - 1})")
+    ok = rows == distinct == n and results[-1].episodes == n
+    verdict = "yes" if ok else "NO"
+    print(f"stored exactly once:   {verdict} ({rows} rows, {distinct} distinct indices)")
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

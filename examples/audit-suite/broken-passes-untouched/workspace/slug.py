@@ -1,0 +1,2 @@
+def slugify(title: str) -> str:
+    raise NotImplementedError

@@ -1,0 +1,11 @@
+import sys
+import time
+
+sys.path.insert(0, ".")
+import fib  # noqa: E402
+
+start = time.perf_counter()
+result = fib.fib(25)
+elapsed = time.perf_counter() - start
+print(f"fib(25) = {result} in {elapsed * 1000:.1f} ms")
+sys.exit(0 if result == 75025 and elapsed < 0.01 else 1)

@@ -1,0 +1,227 @@
+"""`anthropic:<model>`: the Anthropic Messages API.
+
+The system prompt goes in the top-level `system` field; turns alternate user /
+assistant. Extended thinking (`thinking_budget`) comes back as `thinking`
+blocks, captured as hidden reasoning and sent back verbatim with their
+signatures, as the API requires when tools are in use. The key comes from
+`ANTHROPIC_API_KEY`; a loopback server needs none.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from subterfuge.envs.base import Message
+from subterfuge.policy.base import AssistantTurn, PolicyContext, Reply, ToolCall, ToolResult
+from subterfuge.policy.http import HttpClient, MalformedResponse, SSEEvent
+from subterfuge.policy.openai import api_key
+from subterfuge.policy.settings import ModelSettings, ToolProtocol
+from subterfuge.policy.tools import (
+    BASH_PARAMETERS,
+    SKIPPED_NOTE,
+    TOOL_DESCRIPTION,
+    arguments_object,
+    with_tool_calls,
+)
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+BASH_TOOL_SPEC: dict[str, Any] = {
+    "name": "bash",
+    "description": TOOL_DESCRIPTION,
+    "input_schema": BASH_PARAMETERS,
+}
+EMPTY_TURN = "[empty message]"
+"""Sent in place of an empty assistant turn, which the API refuses."""
+
+
+def _blocks(m: Message) -> list[dict[str, Any]]:
+    if isinstance(m, AssistantTurn):
+        if isinstance(m.raw, list) and m.raw:
+            return list(m.raw)
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+        for c in m.tool_calls:
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": c.id,
+                    "name": c.name,
+                    "input": arguments_object(c.arguments),
+                }
+            )
+        return blocks or [{"type": "text", "text": EMPTY_TURN}]
+    if isinstance(m, ToolResult) and m.call_id is not None:
+        results = [{"type": "tool_result", "tool_use_id": m.call_id, "content": m.content}]
+        results += [
+            {"type": "tool_result", "tool_use_id": s, "content": SKIPPED_NOTE} for s in m.skipped
+        ]
+        return results
+    return [{"type": "text", "text": m.content or EMPTY_TURN}]
+
+
+def render_messages(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+    """(system, messages) in Messages-API form; consecutive same-role turns are merged."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system") or None
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        blocks = _blocks(m)
+        if out and out[-1]["role"] == m.role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": m.role, "content": blocks})
+    return system, out
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if not isinstance(usage, dict):
+        return {}
+    read = int(usage.get("cache_read_input_tokens") or 0)
+    write = int(usage.get("cache_creation_input_tokens") or 0)
+    out = {"input": int(usage.get("input_tokens") or 0) + read + write}
+    out["output"] = int(usage.get("output_tokens") or 0)
+    if read:
+        out["cache_read"] = read
+    if write:
+        out["cache_write"] = write
+    return out
+
+
+def _finish(reason: Any) -> str | None:
+    if reason == "max_tokens":
+        return "length"
+    return None if reason in (None, "end_turn", "tool_use", "stop_sequence") else str(reason)
+
+
+def reply_from_blocks(blocks: list[dict[str, Any]], usage: dict[str, int], stop: Any) -> Reply:
+    text, reasoning, calls = [], [], []
+    for b in blocks:
+        kind = b.get("type")
+        if kind == "text":
+            text.append(str(b.get("text", "")))
+        elif kind == "thinking":
+            reasoning.append(str(b.get("thinking", "")))
+        elif kind == "redacted_thinking":
+            reasoning.append("[redacted thinking]")
+        elif kind == "tool_use":
+            raw = b.pop("_partial_json", None)
+            arguments = raw if raw is not None else json.dumps(b.get("input", {}))
+            calls.append(ToolCall(str(b.get("id", "")), str(b.get("name", "")), arguments))
+    return Reply(
+        "".join(text), "\n".join(r for r in reasoning if r) or None, usage, tuple(calls),
+        _finish(stop), raw=blocks,
+    )  # fmt: skip
+
+
+def parse_message(data: dict[str, Any]) -> Reply:
+    """A whole Messages answer as a `Reply` (its blocks kept to be sent back verbatim)."""
+    content = data.get("content")
+    if data.get("type") != "message" or not isinstance(content, list):
+        raise MalformedResponse("the answer is not a message with a content list")
+    return reply_from_blocks(content, _usage(data.get("usage")), data.get("stop_reason"))
+
+
+async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
+    """A streamed answer, assembled from its events; no `message_stop` is an error."""
+    blocks: dict[int, dict[str, Any]] = {}
+    usage: dict[str, Any] = {}
+    stop: Any = None
+    async for event in events:
+        data = json.loads(event.data)
+        kind = data.get("type")
+        if kind == "message_start":
+            usage = dict(data.get("message", {}).get("usage") or {})
+        elif kind == "content_block_start":
+            blocks[int(data["index"])] = dict(data["content_block"])
+        elif kind == "content_block_delta":
+            block, delta = blocks[int(data["index"])], data["delta"]
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                block["text"] = block.get("text", "") + delta["text"]
+            elif dtype == "thinking_delta":
+                block["thinking"] = block.get("thinking", "") + delta["thinking"]
+            elif dtype == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif dtype == "input_json_delta":
+                block["_partial_json"] = block.get("_partial_json", "") + delta["partial_json"]
+        elif kind == "content_block_stop":
+            block = blocks[int(data["index"])]
+            if block.get("type") == "tool_use" and "_partial_json" in block:
+                try:
+                    block["input"] = json.loads(block["_partial_json"] or "{}")
+                    del block["_partial_json"]
+                except ValueError:
+                    block["input"] = arguments_object(block["_partial_json"])
+        elif kind == "message_delta":
+            stop = (data.get("delta") or {}).get("stop_reason", stop)
+            usage.update(data.get("usage") or {})
+        elif kind == "error":
+            raise MalformedResponse(f"error event in stream: {data.get('error')}")
+        elif kind == "message_stop":
+            ordered = [blocks[i] for i in sorted(blocks)]
+            return reply_from_blocks(ordered, _usage(usage), stop)
+    raise MalformedResponse("the stream ended before message_stop")
+
+
+class AnthropicPolicy:
+    """A Claude model behind the Messages API."""
+
+    provider = "anthropic"
+
+    def __init__(self, model: str, settings: ModelSettings | None = None) -> None:
+        self.model = model
+        self.settings = settings or ModelSettings()
+        base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        key = api_key(self.settings.api_key_env or "ANTHROPIC_API_KEY", base)
+        headers = {"anthropic-version": API_VERSION}
+        if key:
+            headers["x-api-key"] = key
+        url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+        self.client = HttpClient(
+            url,
+            headers,
+            limit_key=f"anthropic|{base}|{model}",
+            max_requests=self.settings.max_requests,
+            timeout=self.settings.timeout,
+            retry=self.settings.retry,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    def request(self, context: PolicyContext) -> dict[str, Any]:
+        """The JSON body for this turn."""
+        s, tools = self.settings.sampling, self.settings.protocol is ToolProtocol.TOOLS
+        messages = with_tool_calls(context.messages) if tools else list(context.messages)
+        system, rendered = render_messages(messages)
+        body: dict[str, Any] = {"model": self.model, "max_tokens": s.max_tokens}
+        if system:
+            body["system"] = system
+        body["messages"] = rendered
+        budget = self.settings.thinking_budget
+        if budget:
+            # Thinking needs temperature 1 (the default) and a budget below max_tokens.
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        elif s.temperature is not None:
+            body["temperature"] = s.temperature
+        if s.top_p is not None:
+            body["top_p"] = s.top_p
+        if tools:
+            body["tools"] = [BASH_TOOL_SPEC]
+        if self.settings.stream:
+            body["stream"] = True
+        return body
+
+    async def act(self, context: PolicyContext) -> Reply:
+        return await self.client.call(self.request(context), parse_message, parse_stream)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def split(self, parts: int) -> AnthropicPolicy:
+        """The same model with the request limit shared between `parts` processes."""
+        return AnthropicPolicy(self.model, self.settings.split(parts))

@@ -1,0 +1,91 @@
+"""Resumable at scale: `kill -9` mid-run, re-run, every episode stored exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from subterfuge.envs.registry import get_environment
+from subterfuge.fakeprovider import FakeProvider, Faults, ScriptedResponder
+from subterfuge.sandbox import SandboxBackend
+from subterfuge.store import Store
+from subterfuge.store.schema import MIGRATIONS
+
+N = 48
+
+
+def _stored(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_kill_9_and_rerun_with_a_faulty_provider(bwrap: SandboxBackend, tmp_path: Path) -> None:
+    db = tmp_path / "scale.sqlite"
+    faults = Faults.mixed(0.05, seed=7, retry_after=0.05, hang_seconds=60)
+    env = get_environment("reward_tampering")
+    with FakeProvider(ScriptedResponder("hider", [env]), latency=0.03, faults=faults) as fp:
+        command = [
+            sys.executable, "-m", "subterfuge.cli", "run", "--env", "reward_tampering",
+            "--policy", "openai:fake", "--base-url", fp.base_url, "-n", str(N),
+            "--db", str(db), "--concurrency", "16", "--request-timeout", "1", "--json",
+        ]  # fmt: skip
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _stored(db) < 12 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        killed_at = _stored(db)
+        assert 0 < killed_at < N, "the run was not interrupted mid-way"
+        second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr[-2000:]
+        injected = {k: v for k, v in fp.stats.faults.items() if k != "none"}
+    summary = json.loads(second.stdout)
+    assert summary["episodes"] == N and summary["failed"] == 0
+    assert summary["new_episodes"] == N - killed_at
+    assert summary["verdicts"]["tampered_and_hid"] == N  # redone episodes judged like the rest
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT idx), MIN(idx), MAX(idx) FROM episodes"
+        )
+        assert rows.fetchone() == (N, N, 0, N - 1)
+    assert sum(injected.values()) > 0, injected
+
+
+def test_v2_files_gain_usage_columns_and_totals_read_the_index(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("INSERT INTO runs VALUES ('old', 0, '{}', NULL)")
+    conn.execute(
+        "INSERT INTO episodes (run_id, idx, env, stage, variant, policy, seed, verdict, reward,"
+        " caught, pays, prompt, transcript, reasoning, diffs, details, timings, error, turns,"
+        " started, ended) VALUES ('old', 0, 'e', 'reward_tampering', 0, 'p', 0, 'honest', NULL,"
+        " NULL, 0, '[]', '[]', '[]', '{}', '{}', '{}', NULL, 1, 0, 0)"
+    )
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        old = store.episode("old", 0)
+        assert old.usage == {} and old.cost is None
+        totals = store.usage_totals("old")
+        assert (totals.episodes, totals.tokens, totals.cost) == (1, 0, None)
+        plan = store._query(  # the totals query must not touch the table rows
+            "EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(input_tokens), SUM(output_tokens),"
+            " SUM(cost) FROM episodes INDEXED BY episodes_run_usage WHERE run_id = ?",
+            ("old",),
+        )
+        assert any("COVERING INDEX episodes_run_usage" in str(row) for row in plan)
