@@ -273,3 +273,11 @@ def test_power_of_fisher_validates(kwargs: dict[str, float]) -> None:
     args: dict[str, float] = {"p1": 0.1, "p2": 0.2, "n": 10, **kwargs}
     with pytest.raises(ValueError):
         power_of_fisher(**args)  # type: ignore[arg-type]
+
+
+def test_terminal_zero_event_bound_is_rounded_up() -> None:
+    from subterfuge.report.terminal import compact
+
+    bound = rate(0, 40).high  # 1 - 0.05 ** (1 / 40) = 7.22%
+    assert 0.0722 < bound < 0.0723
+    assert compact(rate(0, 40)) == "0/40 [dim]<7.3%[/dim]"

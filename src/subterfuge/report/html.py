@@ -26,8 +26,7 @@ from subterfuge.report.charts import Bar, rates_figure
 from subterfuge.report.episode import EpisodeView, anchor, episode_view
 from subterfuge.report.monitors import MonitorSection, monitor_section
 from subterfuge.report.summary import Cell
-from subterfuge.stats import Rate, format_rate
-from subterfuge.stats._format import percent, percent_bound
+from subterfuge.stats import Rate, format_rate, percent, percent_bound
 from subterfuge.store import EpisodeRecord, RunInfo, Store
 from subterfuge.store.labels import Labels
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from subterfuge.report.summary import Cell
-from subterfuge.stats import Method, Rate
+from subterfuge.stats import Method, Rate, percent_bound
 
 SHOWN_GROUPS = ("gaming", "tampering", "hiding", "honest", "invalid", "error")
 
@@ -17,7 +17,7 @@ def compact(r: Rate) -> str:
     if r.n == 0:
         return "—"
     if r.k == 0:
-        return f"0/{r.n} [dim]<{_pct(r.high)}[/dim]"
+        return f"0/{r.n} [dim]<{percent_bound(r.high)}[/dim]"  # rounded up: stays true
     return f"{r.k}/{r.n} {_pct(r.point)} [dim][{_pct(r.low)}–{_pct(r.high)}][/dim]"
 
 

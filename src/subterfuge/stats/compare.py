@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from scipy.stats import fisher_exact  # type: ignore[import-untyped]
 
-from subterfuge.stats._format import percent, percent_bound, significant
+from subterfuge.stats.formatting import percent, percent_bound, significant
 from subterfuge.stats.intervals import Method, Rate, rate
 
 

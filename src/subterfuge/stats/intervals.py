@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from scipy.stats import beta, norm  # type: ignore[import-untyped]
 
-from subterfuge.stats._format import confidence_label, percent, percent_bound
+from subterfuge.stats.formatting import confidence_label, percent, percent_bound
 
 Method = Literal["clopper-pearson", "wilson", "jeffreys"]
 
