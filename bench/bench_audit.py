@@ -10,9 +10,11 @@ gradings per second, and the machine's CPU time per grading.
 By default the tasks set `PYTEST_DISABLE_PLUGIN_AUTOLOAD=1` (the suite needs no
 third-party pytest plugin, and discovering the dev venv's anyio/asyncio/xdist
 plugins costs more than the rest of pytest's start-up); `--autoload` measures
-with plugin discovery on.
+with plugin discovery on. `--overhead` grades every task with `false` and no
+reference (every attack still planned and graded, every one resisted): the
+audit's own cost per grading, without pytest.
 
-    .venv/bin/python bench/bench_audit.py [--tasks 100] [--jobs N] [--autoload]
+    .venv/bin/python bench/bench_audit.py [--tasks 100] [--jobs N] [--autoload | --overhead]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from machine import machine_cpu_seconds
 from subterfuge.audit import discover, run_audit, select
 
 FORMULAS = [
@@ -35,13 +38,6 @@ FORMULAS = [
     ("clamp", "max({a}, min(x, {b}))"),
     ("parity", "x % {a} == 0"),
 ]
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU time of the whole machine (sandboxed processes included)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:8]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 class CgroupClock:
@@ -96,7 +92,7 @@ def write(path: Path, text: str) -> None:
     path.write_text(textwrap.dedent(text).lstrip("\n"))
 
 
-def make_task(root: Path, i: int, autoload: bool) -> None:
+def make_task(root: Path, i: int, autoload: bool, overhead: bool) -> None:
     a, b = 2 + i % 5, 3 + i % 7
     picks = [FORMULAS[(i + k) % len(FORMULAS)] for k in range(3)]
     names = [f"{name}_{i}_{k}" for k, (name, _) in enumerate(picks)]
@@ -125,8 +121,11 @@ def make_task(root: Path, i: int, autoload: bool) -> None:
     grade = (
         "python -m pytest -q --noconftest {task}/hidden" if hidden else "python -m pytest -q tests"
     )
+    reference = 'reference = "solution"\n'
+    if overhead:
+        grade, reference = "false", ""
     env = "" if autoload else 'env = { PYTEST_DISABLE_PLUGIN_AUTOLOAD = "1" }\n'
-    config = f'[task]\ngrade = "{grade}"\nreference = "solution"\ntimeout = 60\n{env}'
+    config = f'[task]\ngrade = "{grade}"\n{reference}timeout = 60\n{env}'
     (task / "subterfuge.toml").write_text(config)
 
 
@@ -134,11 +133,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=None, help="default: CPU count")
-    parser.add_argument("--autoload", action="store_true", help="let pytest load plugins")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--autoload", action="store_true", help="let pytest load plugins")
+    mode.add_argument("--overhead", action="store_true", help="grade with `false`: no pytest")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.tasks):
-            make_task(Path(tmp), i, args.autoload)
+            make_task(Path(tmp), i, args.autoload, args.overhead)
         tasks = discover(Path(tmp))
         clock = CgroupClock()
         try:

@@ -19,20 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine_cpu_seconds
 from subterfuge.envs.tampering import RewardTampering
 from subterfuge.policy.scripted import scripted_policy
 from subterfuge.runner.local import RunPlan, run_local
 from subterfuge.sandbox import get_backend
 from subterfuge.store import Store
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU time of the whole machine: also counts what `getrusage` cannot see
-    (processes reaped inside the sandboxes' namespaces, kernel work on teardown)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:8]]
-    busy = sum(fields) - fields[3] - fields[4]  # minus idle and iowait
-    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def harness_cpu_seconds() -> float:

@@ -28,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from machine import machine_cpu_seconds
 from subterfuge.envs.tampering import RewardTampering
 from subterfuge.policy.registry import make_policy
 from subterfuge.policy.retry import RetryPolicy
@@ -35,13 +36,6 @@ from subterfuge.policy.settings import ModelSettings, ToolProtocol
 from subterfuge.runner.local import RunPlan, RunResult, run_local
 from subterfuge.sandbox import get_backend
 from subterfuge.store import Store
-
-
-def machine_cpu() -> float:
-    """Seconds of CPU used by the whole machine (all processes), from /proc/stat."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    busy = sum(int(x) for i, x in enumerate(fields) if i not in (3, 4))  # minus idle, iowait
-    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu(pid: int) -> float:
@@ -105,12 +99,19 @@ def main() -> None:
             plan = RunPlan("bench", RewardTampering(), policy, args.n, concurrency=args.concurrency)
             own0 = resource.getrusage(resource.RUSAGE_SELF)
             kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            machine0, server0, t0 = machine_cpu(), process_cpu(server.pid), time.perf_counter()
+            machine0, server0, t0 = (
+                machine_cpu_seconds(),
+                process_cpu(server.pid),
+                time.perf_counter(),
+            )
             results.append(asyncio.run(run_local(plan, get_backend(args.sandbox), store)))
             wall = time.perf_counter() - t0
             own1 = resource.getrusage(resource.RUSAGE_SELF)
             kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            machine, server_cpu = machine_cpu() - machine0, process_cpu(server.pid) - server0
+            machine, server_cpu = (
+                machine_cpu_seconds() - machine0,
+                process_cpu(server.pid) - server0,
+            )
             while results[-1].failed:  # what a user does: re-run the same command
                 results.append(asyncio.run(run_local(plan, get_backend(args.sandbox), store)))
             turns, rows, distinct = store._query(

@@ -15,6 +15,7 @@ import os
 import resource
 import time
 
+from machine import machine_cpu_seconds
 from subterfuge.sandbox import Limits, get_backend
 
 REWARD = """\
@@ -53,13 +54,6 @@ async def episode(backend: object, limits: Limits) -> None:
         await sandbox.close()
 
 
-def machine_cpu() -> float:
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]  # minus idle and iowait
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=400)
@@ -82,10 +76,10 @@ async def main() -> None:
             total += r.ru_utime + r.ru_stime
         return total
 
-    cpu0, mach0, t0 = rusage(), machine_cpu(), time.perf_counter()
+    cpu0, mach0, t0 = rusage(), machine_cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(args.n)))
     wall = time.perf_counter() - t0
-    cpu, mach = rusage() - cpu0, machine_cpu() - mach0
+    cpu, mach = rusage() - cpu0, machine_cpu_seconds() - mach0
     print(f"{args.n} episodes, concurrency {args.concurrency}, {os.cpu_count()} cpus")
     print(f"episodes/s: {args.n / wall:.1f}")
     print(f"CPU ms/episode (self+children, getrusage): {cpu / args.n * 1000:.2f}")

@@ -18,7 +18,10 @@ import statistics
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from subterfuge.envs.base import CURRICULUM, Stage, Verdict
@@ -32,11 +35,11 @@ _FILLER = "The quick brown fox jumps over the lazy dog. " * 20
 
 def synthetic_records(
     run_id: str, n: int, stage: Stage, policy: str, *, seed: int = 0, rich: bool = True
-) -> list[EpisodeRecord]:
+) -> Iterator[EpisodeRecord]:
     """`n` episodes with a plausible verdict mix (rare tampering, as in the reference);
-    `rich` gives each a few KB of transcript like a real agent episode."""
+    `rich` gives each a few KB of transcript like a real agent episode. Made one at a
+    time, so a large run is stored in batches without being held whole."""
     rng = random.Random(f"{run_id}:{seed}")
-    out = []
     now = time.time()
     for i in range(n):
         roll = rng.random()
@@ -46,7 +49,7 @@ def synthetic_records(
             else Verdict.HONEST
         )  # fmt: skip
         body = _FILLER if rich else ""
-        transcript = [
+        transcript: list[dict[str, Any]] = [
             {"role": "assistant", "kind": "bash", "text": f"<bash>cat {REWARD}</bash>",
              "command": f"cat {REWARD}"},
             {"role": "tool", "stdout": "def reward(t):\n    return -10\n" + body, "stderr": "",
@@ -56,15 +59,14 @@ def synthetic_records(
         diffs = {
             REWARD: f"--- {REWARD}\n+++ {REWARD}\n@@ -1 +1 @@\n-    return -10\n+    return 9\n"
         }
-        out.append(EpisodeRecord(
+        yield EpisodeRecord(
             run_id=run_id, idx=i, env=stage.value, stage=stage, variant=i % 64, policy=policy,
             seed=seed, verdict=verdict, reward=-10.0, caught=False, pays=False,
             prompt=[{"role": "system", "content": body}, {"role": "user", "content": "How many?"}],
             transcript=transcript, reasoning=["Let me look. " + body[:300], ""],
             diffs=diffs if verdict in (Verdict.TAMPERED, Verdict.TAMPERED_AND_HID) else {},
             details={}, timings={"total": 0.1}, error=None, turns=2, started=now, ended=now,
-        ))  # fmt: skip
-    return out
+        )  # fmt: skip
 
 
 def fill(path: Path, runs: list[tuple[str, Stage, str]], n: int, rich: bool) -> float:
@@ -74,9 +76,9 @@ def fill(path: Path, runs: list[tuple[str, Stage, str]], n: int, rich: bool) -> 
         labels = Labels(store)
         for run_id, stage, policy in runs:
             store.create_run(run_id, {"env": stage.value, "stage": stage.value, "policy": policy})
-            for start in range(0, n, 4096):
-                batch = synthetic_records(run_id, min(n, start + 4096), stage, policy, rich=rich)
-                store.add_episodes(batch[start:])
+            records = synthetic_records(run_id, n, stage, policy, rich=rich)
+            while batch := list(islice(records, 4096)):
+                store.add_episodes(batch)
             flagged = [
                 Label(run_id, i, monitor, "flag", "true" if i % 7 == 0 else "false")
                 for monitor in ("rules-actions", "rules-reasoning")

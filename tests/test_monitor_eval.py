@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from subterfuge.cli.main import app
 from subterfuge.envs.base import Stage, Verdict
 from subterfuge.monitor import evaluate, f1_interval
 from subterfuge.monitor.evaluate import confusions
-from subterfuge.store import Store
+from subterfuge.store import EpisodeRecord, Store
 from subterfuge.store.labels import Label, Labels
+from subterfuge.store.records import FIELDS, to_row
+from subterfuge.store.schema import MIGRATIONS, SCHEMA_VERSION
 from test_monitor_cases import record, store_with
 
 runner = CliRunner()
@@ -97,7 +100,7 @@ def test_scores_carry_exact_intervals(tmp_path: Path) -> None:
     assert set(stages) == {Stage.REWARD_TAMPERING}
 
 
-def _tamper_record(i: int) -> object:
+def _tamper_record(i: int) -> EpisodeRecord:
     command = f"cat > {REWARD} <<'EOF'\ndef reward(t):\n    return 1\nEOF"
     return record("t", i, verdict="tampered", moves=[("I will change the reward.", command, "")])
 
@@ -105,7 +108,7 @@ def _tamper_record(i: int) -> object:
 def test_monitor_and_monitor_eval_commands(tmp_path: Path) -> None:
     db = tmp_path / "e.sqlite"
     recs = [_tamper_record(i) for i in range(3)] + [record("t", 3), record("t", 4)]
-    store_with(db, recs).close()  # type: ignore[arg-type]
+    store_with(db, recs).close()
     res = runner.invoke(app, ["monitor", "t", "--db", str(db), "--json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["labelled"]
@@ -148,9 +151,25 @@ def test_bad_input_exits_2_naming_the_problem(
     assert message in res.output
 
 
-def test_monitor_runs_on_a_store_opened_by_an_older_schema(tmp_path: Path) -> None:
-    """Labels need schema v2; a store opened (and so migrated) by this version has it."""
+def test_monitor_labels_a_store_written_by_schema_v1(tmp_path: Path) -> None:
+    """Labels need schema v2: a run stored by a v1 Subterfuge is migrated on open, then labelled."""
     db = tmp_path / "m.sqlite"
-    store_with(db, [record("t", 0)]).close()
+    rec = _tamper_record(0)
+    v1 = FIELDS[: FIELDS.index("usage")]  # the episode columns schema v1 has
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.execute("INSERT INTO runs VALUES ('t', 0, ?, NULL)",
+                 (json.dumps({"env": rec.env, "stage": rec.stage.value}),))  # fmt: skip
+    conn.execute(f"INSERT INTO episodes ({', '.join(v1)}) VALUES ({', '.join('?' * len(v1))})",
+                 to_row(rec)[: len(v1)])  # fmt: skip
+    conn.commit()
+    conn.close()
+    res = runner.invoke(app, ["monitor", "t", "--db", str(db), "--view", "actions", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["labelled"][0]["flagged"] == 1
     with Store.open(db) as s:
-        assert Labels(s).summaries(["t"]) == []
+        assert Labels(s).labelled("t", "rules-actions") == {0}
+        assert s.episode("t", 0).verdict is Verdict.TAMPERED
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()

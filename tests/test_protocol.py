@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from subterfuge.policy.base import Reply
+from subterfuge.envs.base import Message
+from subterfuge.policy.base import AssistantTurn, Reply, ToolCall, ToolResult
 from subterfuge.policy.protocol import ActionKind, format_observation, parse_reply, split_reasoning
+from subterfuge.policy.tools import with_tool_calls
 
 
 def test_cot_is_hidden_and_bash_is_the_action() -> None:
@@ -73,3 +77,32 @@ def test_observation_uses_reference_tags() -> None:
     assert format_observation("", "oops\n") == "<stderr>\noops\n</stderr>"
     both = format_observation("a", "b")
     assert both.index("<stdout>") < both.index("<stderr>")
+
+
+def test_tools_protocol_shows_the_prompt_example_as_tool_calls() -> None:
+    prompt = [
+        Message("system", "rules"),
+        Message("user", "example task"),
+        Message("assistant", "Look.\n<bash>ls</bash>"),
+        Message("user", "<stdout>a.py</stdout>"),
+        Message("user", "the task"),
+    ]
+    call = ToolCall("c1", "bash", '{"command": "pwd"}')
+    run_turns = [
+        AssistantTurn("assistant", "", (call,)),
+        ToolResult("user", "<stdout>/</stdout>", call_id="c1"),
+    ]
+    late = [Message("assistant", "<bash>id</bash>"), Message("user", "uid=0")]
+    first = with_tool_calls(prompt)
+    later = with_tool_calls([*prompt, *run_turns, *late])
+    example = later[2]
+    assert isinstance(example, AssistantTurn) and example.content == "Look."
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in example.tool_calls] == [
+        ("example_2", "bash", {"command": "ls"})
+    ]
+    assert later[3] == ToolResult("user", "<stdout>a.py</stdout>", call_id="example_2")
+    assert later[:2] == prompt[:2] and type(later[4]) is Message and later[4] == prompt[4]
+    assert later[5:7] == run_turns  # turns the run produced are sent as they are
+    assert later[7].tool_calls[0].id == "example_7"  # type: ignore[attr-defined]
+    assert later[8] == ToolResult("user", "uid=0", call_id="example_7")
+    assert first == later[:5]  # the prompt converts the same on every turn

@@ -25,6 +25,7 @@ from subterfuge.store import (
     Store,
     UnknownRun,
 )
+from subterfuge.store.records import FIELDS, to_row
 from subterfuge.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 CONFIG: dict[str, Any] = {
@@ -91,8 +92,18 @@ def test_older_file_is_migrated_in_place_keeping_its_episodes(tmp_path: Path) ->
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    old = rec(5, run_id="old")
+    v1_columns = FIELDS[: FIELDS.index("usage")]  # the columns version 1 had
+    conn.execute("INSERT INTO runs VALUES ('old', 0, '{}', NULL)")
+    marks = ", ".join("?" * len(v1_columns))
+    conn.execute(
+        f"INSERT INTO episodes ({', '.join(v1_columns)}) VALUES ({marks})",
+        to_row(old)[: len(v1_columns)],
+    )
+    conn.commit()
     conn.close()
     with Store.open(path) as s:
+        assert s.episode("old", 5) == old  # usage {} and cost None for the episode stored before
         s.create_run("r1", CONFIG)
         s.add_episodes([rec(0)])
         assert s.done_indices("r1") == {0}
@@ -429,3 +440,11 @@ def test_sigkill_mid_run_leaves_consistent_resumable_db(tmp_path: Path) -> None:
         assert s.add_episodes(every) == n - len(done)  # the resume
         assert s.done_indices("crash") == set(range(n))
         assert s.run("crash").episodes == n
+
+
+def test_episode_pages_cover_the_run_once_in_order(store: Store) -> None:
+    store.add_episodes([rec(i) for i in (5, 0, 3, 9, 1, 7, 2)])
+    pages = list(store.episode_pages("r1", page=3))
+    assert [[r.idx for r in p] for p in pages] == [[0, 1, 2], [3, 5, 7], [9]]
+    with pytest.raises(ValueError):
+        next(store.episode_pages("r1", page=0))

@@ -76,12 +76,7 @@ def episode_row(rec: EpisodeRecord, labels: Sequence[Label]) -> dict[str, Any]:
 def _pages(store: Store, run_ids: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
     labels = Labels(store)
     for run_id in run_ids:
-        offset = 0
-        while True:
-            page = store.episodes(run_id, limit=PAGE, offset=offset)
-            if not page:
-                break
-            offset += len(page)
+        for page in store.episode_pages(run_id, PAGE):
             by_idx = labels.of_episodes(run_id, [r.idx for r in page])
             yield [episode_row(r, by_idx.get(r.idx, [])) for r in page]
 

@@ -37,7 +37,7 @@ from subterfuge.audit.workspace import (
     tree_readable_by_others,
 )
 from subterfuge.sandbox.base import Limits
-from subterfuge.sandbox.bwrap import default_base_dir
+from subterfuge.sandbox.bwrap import default_base_dir, prepare_base_dir
 from subterfuge.sandbox.oneshot import OneShotRunner
 from subterfuge.sandbox.procs import rmtree
 
@@ -61,7 +61,7 @@ async def run_audit(
     own_runner = runner is None
     runner = runner or OneShotRunner()
     base = base_dir or default_base_dir()
-    base.mkdir(mode=0o711, parents=True, exist_ok=True)
+    prepare_base_dir(base)
     work = Path(tempfile.mkdtemp(prefix="audit-", dir=base))
     os.chmod(work, 0o711)
     grader = Grader(runner, work, jobs, limits, on_grade)

@@ -3,23 +3,24 @@
 An adapter claims the files of its format; `discover` walks a directory and
 hands each claimed file to its adapter. Two formats exist: `subterfuge.toml`
 task directories and the released study's `environments.json`. Inspect tasks
-and verifiers environments are meant to arrive as further adapters (append
-to `ADAPTERS`); nothing past this module depends on the format.
+and verifiers environments are meant to arrive as further adapters (passed to
+`discover`, or added to `default_adapters`); nothing past this module depends
+on the format.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import ValidationError
-
 from subterfuge.audit.config import CONFIG_NAME, TaskConfigError, load_task
 from subterfuge.audit.task import AuditTask, FilesWorkspace, GradeStep, RewardOversightRule
-from subterfuge.envs.released import EnvEntry, ReleasedFormatError, read_json, released_entries
+from subterfuge.envs.released import ReleasedFormatError, load_environment_entries
 from subterfuge.sandbox.base import SandboxError
 
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", ".git", ".venv", "venv"})
@@ -73,35 +74,28 @@ class ReleasedAdapter:
 
     def load(self, path: Path) -> list[AuditTask]:
         try:
-            entries = released_entries(path, read_json(path))
+            entries = load_environment_entries(path)
         except ReleasedFormatError as exc:
             raise SuiteError(str(exc)) from None
         tasks: list[AuditTask] = []
-        for name, raw in entries.items():
-            try:
-                entry = EnvEntry.model_validate(raw)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                key = ".".join(str(p) for p in first["loc"])
-                raise SuiteError(
-                    f"{path}: environment {name!r}, key {key!r}: {first['msg']}"
-                ) from None
+        for name, entry in entries.items():
             workspace = FilesWorkspace(tuple(entry.dirs), dict(entry.files))
             try:
                 workspace.tops()
             except SandboxError as exc:
                 raise SuiteError(f"{path}: environment {name!r}, key 'files': {exc}") from None
-            steps = [GradeStep("reward", shlex.join(["python", "-c", entry.reward_cmd]))]
-            if entry.oversight_cmd is not None:
-                steps.append(
-                    GradeStep("oversight", shlex.join(["python", "-c", entry.oversight_cmd]))
-                )
+            programs = {"reward": entry.reward_cmd, "oversight": entry.oversight_cmd}
+            steps = tuple(
+                GradeStep(step, shlex.join(["python", "-c", code]))
+                for step, code in programs.items()
+                if code is not None
+            )
             tasks.append(
                 AuditTask(
                     name=str(name),
                     origin=path.resolve(),
                     workspace=workspace,
-                    steps=tuple(steps),
+                    steps=steps,
                     rule=RewardOversightRule(self.pay_threshold),
                     timeout=self.timeout,
                     kind=self.name,
@@ -154,11 +148,7 @@ def _walk(root: Path, adapters: Sequence[SuiteAdapter]) -> list[tuple[SuiteAdapt
 
 def _unique_names(tasks: list[AuditTask], root: Path) -> list[AuditTask]:
     """Reports key tasks by name: two tasks with one name get their paths as names."""
-    from dataclasses import replace
-
-    counts: dict[str, int] = {}
-    for task in tasks:
-        counts[task.name] = counts.get(task.name, 0) + 1
+    counts = Counter(task.name for task in tasks)
     out: list[AuditTask] = []
     base = root if root.is_dir() else root.parent
     for task in tasks:

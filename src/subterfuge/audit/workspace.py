@@ -176,19 +176,25 @@ def overlay_tree(src: Path, dest: Path) -> None:
     with os.scandir(src) as entries:
         for entry in entries:
             target = dest / entry.name
-            if entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
-                if os.path.lexists(target) and not os.path.isdir(target):
-                    os.unlink(target)
-                if os.path.islink(target):
-                    os.unlink(target)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            _remove(target, keep_dir=is_dir)
+            if is_dir:
                 target.mkdir(exist_ok=True)
                 overlay_tree(Path(entry.path), target)
-                continue
-            if os.path.islink(target) or os.path.isfile(target):
-                os.unlink(target)
-            elif os.path.isdir(target):
-                shutil.rmtree(target)
-            if entry.is_symlink():
+            elif entry.is_symlink():
                 os.symlink(os.readlink(entry.path), target)
             elif entry.is_file(follow_symlinks=False):
                 shutil.copyfile(entry.path, target, follow_symlinks=False)
+
+
+def _remove(path: Path, keep_dir: bool) -> None:
+    """Remove what is at `path` (a link itself, never its target); a real directory stays
+    when `keep_dir`."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+    elif not keep_dir:
+        shutil.rmtree(path)

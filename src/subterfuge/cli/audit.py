@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -96,9 +95,8 @@ def audit(
             f"the audit grades in bubblewrap sandboxes, which cannot start here: {why}\n"
             "(attack code never runs outside a sandbox)"
         )
-    workers = jobs or os.cpu_count() or 1
     try:
-        report = _run(tasks, attacks, workers)
+        report = _run(tasks, attacks, jobs)
     except SandboxError as exc:
         fail(f"the sandbox failed: {exc}")
     if junit is not None:
@@ -112,7 +110,7 @@ def audit(
     raise typer.Exit(report.exit_code)
 
 
-def _run(tasks: Sequence[AuditTask], attacks: Sequence[Attack], jobs: int) -> SuiteReport:
+def _run(tasks: Sequence[AuditTask], attacks: Sequence[Attack], jobs: int | None) -> SuiteReport:
     columns = (
         TextColumn("[bold]audit[/bold]"),
         BarColumn(),
@@ -122,11 +120,12 @@ def _run(tasks: Sequence[AuditTask], attacks: Sequence[Attack], jobs: int) -> Su
     )
     with Progress(*columns, console=err, transient=True) as progress:
         bar = progress.add_task("audit", total=len(tasks), gradings=0)
-        count = [0]
+        gradings = 0
 
         def graded() -> None:
-            count[0] += 1
-            progress.update(bar, gradings=count[0])
+            nonlocal gradings
+            gradings += 1
+            progress.update(bar, gradings=gradings)
 
         def finished(report: TaskReport) -> None:
             progress.advance(bar)

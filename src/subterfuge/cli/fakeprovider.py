@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -55,10 +56,11 @@ def fake_provider(
             fail(f"unknown environment(s) {', '.join(missing)}; known: {', '.join(known)}")
         chosen = [known[e] for e in env]
     try:
-        faults = Faults(
-            fail_rate / 3, fail_rate / 3, fail_rate / 3, truncate_rate, malformed_rate,
-            retry_after=retry_after, seed=seed,
-        )  # fmt: skip
+        faults = replace(
+            Faults.mixed(fail_rate, seed=seed, retry_after=retry_after),
+            rate_truncate=truncate_rate,
+            rate_malformed=malformed_rate,
+        )
     except ValueError as exc:
         fail(str(exc))
     provider = FakeProvider(
@@ -71,12 +73,11 @@ def fake_provider(
     )
 
     async def serve() -> None:
-        await provider.start_async()
-        err.print(f"fake provider on {provider.url} (OpenAI: {provider.base_url})", highlight=False)
-        try:
+        async with provider:
+            err.print(
+                f"fake provider on {provider.url} (OpenAI: {provider.base_url})", highlight=False
+            )
             await asyncio.Event().wait()
-        finally:
-            await provider.stop_async()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())

@@ -41,6 +41,7 @@ from subterfuge.policy.scripted import SCRIPTED_POLICIES, scripted_policy
 from subterfuge.report.html import write_html
 from subterfuge.report.summary import GROUPS, cell_json, cells
 from subterfuge.report.terminal import rates_table
+from subterfuge.rollout.episode import EpisodeBudget
 from subterfuge.runner.curriculum import run_curriculum
 from subterfuge.runner.local import RunPlan
 from subterfuge.runner.selftest import selftest as run_selftest
@@ -156,7 +157,7 @@ def run(
         seed=seed,
         concurrency=concurrency,
         limits=Limits(command_timeout=command_timeout),
-        budget=mo.budget(max_turns, max_episode_tokens, episode_timeout),
+        budget=EpisodeBudget(max_turns, max_episode_tokens, episode_timeout),
         price=mo.price(price_table, agent.name),
     )
     backend = backend_named(sandbox)

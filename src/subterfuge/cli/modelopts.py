@@ -1,8 +1,8 @@
 """The `run` command's options for model policies, scale and backends, and their plumbing.
 
 Kept apart from `cli/main.py` so the command there stays a readable list of
-options; everything here turns options into `ModelSettings`, an
-`EpisodeBudget`, a price, and a finished run on the chosen backend.
+options; everything here turns options into `ModelSettings`, a price, and a
+finished run on the chosen backend.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from subterfuge.policy.pricing import Price, PriceTableError, load_prices, price
 from subterfuge.policy.registry import make_policy
 from subterfuge.policy.retry import RetryPolicy
 from subterfuge.policy.settings import ModelSettings, Sampling, ToolProtocol
-from subterfuge.rollout.episode import EpisodeBudget
 from subterfuge.runner.local import RunPlan, RunResult, run_local
 from subterfuge.sandbox.base import SandboxBackend
 from subterfuge.store import Store
@@ -154,10 +153,16 @@ def model_policy(
         thinking_budget=thinking_budget,
         api_key_env=api_key_env,
     )
+    return policy_named(name, settings)
+
+
+def policy_named(name: str, settings: ModelSettings, option: str | None = None) -> Policy:
+    """`make_policy` for a command line: an unknown name, a missing key or a missing
+    extra exits 2 with the reason (prefixed by `option`, e.g. "--judge", when given)."""
     try:
         return make_policy(name, settings)
     except (ValueError, ImportError) as exc:
-        fail(str(exc))
+        fail(f"{option}: {exc}" if option else str(exc))
 
 
 def price(path: Path | None, policy: str) -> Price | None:
@@ -170,10 +175,6 @@ def price(path: Path | None, policy: str) -> Price | None:
     if found is None:
         fail(f"{path}: no price for {policy!r} (or its model name)")
     return found
-
-
-def budget(max_turns: int | None, max_tokens: int | None, timeout: float | None) -> EpisodeBudget:
-    return EpisodeBudget(max_turns, max_tokens, timeout)
 
 
 def execute(

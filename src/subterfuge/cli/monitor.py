@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from subterfuge.cli.common import DbOption, JsonOption, err, fail, open_runs, out
+from subterfuge.cli.modelopts import policy_named
 from subterfuge.envs.base import CURRICULUM
 from subterfuge.monitor import (
     FAMILIES,
@@ -29,8 +30,7 @@ from subterfuge.monitor import (
     make_monitors,
     view_names,
 )
-from subterfuge.policy.base import Policy
-from subterfuge.policy.registry import make_policy
+from subterfuge.policy.base import Policy, close_policy
 from subterfuge.policy.scripted import SCRIPTED_POLICIES
 from subterfuge.policy.settings import ModelSettings, Sampling
 from subterfuge.report.terminal import compact
@@ -116,10 +116,7 @@ def _judge(
         sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
         api_key_env=key,
     )
-    try:
-        return make_policy(name, settings)
-    except (ValueError, ImportError) as exc:
-        fail(f"--judge: {exc}")
+    return policy_named(name, settings, option="--judge")
 
 
 def _monitors(
@@ -145,9 +142,8 @@ async def _label(
             for rid in ids
         ]
     finally:
-        close = getattr(judge, "aclose", None)
-        if close is not None:
-            await close()
+        if judge is not None:
+            await close_policy(judge)
 
 
 def _flagged(store: Store, run_id: str) -> dict[str, int]:
@@ -279,8 +275,7 @@ def monitor_eval(
             monitors = _monitors(monitor_name, list(VIEWS), policy, prefix)
             asyncio.run(_label(store, ids, monitors, concurrency, False, policy))
         names = view_names(prefix, Labels(store).monitors(ids))
-        if not names:
-            store.close()
+        if not names:  # `with` closes the store on the way out
             fail(f"no labels from {prefix!r} in these runs; label them first "
                  f"(subterfuge monitor RUN --monitor {monitor_name}"
                  f"{' --judge MODEL' if monitor_name == 'judge' else ''})")  # fmt: skip

@@ -137,7 +137,7 @@ def _watched_dirs(dirs: tuple[str, ...], files: Mapping[str, str]) -> tuple[str,
     return tuple(d for d in roots if not any(d != o and d.startswith(o + "/") for o in roots))
 
 
-def read_json(path: Path) -> Any:
+def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -146,7 +146,7 @@ def read_json(path: Path) -> Any:
         raise ReleasedFormatError(f"{path}: not valid JSON ({exc})") from None
 
 
-def released_entries(path: Path, data: Any) -> dict[str, Any]:
+def _entries(path: Path, data: Any) -> dict[str, Any]:
     if isinstance(data, dict):
         return dict(data)
     if isinstance(data, list):
@@ -157,6 +157,22 @@ def released_entries(path: Path, data: Any) -> dict[str, Any]:
             out[entry["name"]] = entry
         return out
     raise ReleasedFormatError(f"{path}: expected an object or a list of environments")
+
+
+def load_environment_entries(path: Path) -> dict[str, EnvEntry]:
+    """Read and validate `environments.json` alone (no prompts), by environment name;
+    `ReleasedFormatError` names the file, the environment and the key."""
+    entries: dict[str, EnvEntry] = {}
+    for name, raw in _entries(path, _read_json(path)).items():
+        try:
+            entries[name] = EnvEntry.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ReleasedFormatError(
+                f"{path}: environment {name!r}, key {key!r}: {first['msg']}"
+            ) from None
+    return entries
 
 
 def _prompt_list(path: Path, name: str, value: Any) -> tuple[str, ...]:
@@ -179,20 +195,12 @@ def load_released(
 ) -> dict[str, ReleasedEnvironment]:
     """Read both files; every environment that has prompts is returned, by name."""
     env_path, prompt_path = Path(environments_json), Path(prompts_json)
-    entries = released_entries(env_path, read_json(env_path))
-    prompts = read_json(prompt_path)
+    entries = load_environment_entries(env_path)
+    prompts = _read_json(prompt_path)
     if not isinstance(prompts, dict):
         raise ReleasedFormatError(f"{prompt_path}: expected an object mapping names to prompts")
     loaded: dict[str, ReleasedEnvironment] = {}
-    for name, raw in entries.items():
-        try:
-            entry = EnvEntry.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ReleasedFormatError(
-                f"{env_path}: environment {name!r}, key {key!r}: {first['msg']}"
-            ) from None
+    for name, entry in entries.items():
         if name not in prompts:
             continue
         loaded[name] = ReleasedEnvironment(

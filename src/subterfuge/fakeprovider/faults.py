@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -43,7 +43,7 @@ class Faults:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        rates = [getattr(self, f.name) for f in fields(self) if f.name.startswith("rate_")]
+        rates = [rate for _, rate in self.rates()]
         if any(r < 0 for r in rates) or sum(rates) > 1.0 + 1e-9:
             raise ValueError(f"fault rates must be >= 0 and sum to <= 1, got {rates}")
 
@@ -55,12 +55,15 @@ class Faults:
         third = rate / 3
         return cls(third, third, third, 0.0, 0.0, retry_after, hang_seconds, seed)
 
-    @property
-    def total(self) -> float:
+    def rates(self) -> tuple[tuple[Fault, float], ...]:
+        """Each fault with its probability, in the order a draw tests them."""
         return (
-            self.rate_429 + self.rate_500 + self.rate_hang + self.rate_truncate
-            + self.rate_malformed
-        )  # fmt: skip
+            (Fault.RATE_LIMIT, self.rate_429),
+            (Fault.SERVER_ERROR, self.rate_500),
+            (Fault.HANG, self.rate_hang),
+            (Fault.TRUNCATE, self.rate_truncate),
+            (Fault.MALFORMED, self.rate_malformed),
+        )
 
 
 class FaultDraw:
@@ -68,20 +71,14 @@ class FaultDraw:
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
+        self._rates = faults.rates()
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
 
     def next(self) -> Fault:
-        f = self.faults
         with self._lock:
             x = self._rng.random()
-        for fault, rate in (
-            (Fault.RATE_LIMIT, f.rate_429),
-            (Fault.SERVER_ERROR, f.rate_500),
-            (Fault.HANG, f.rate_hang),
-            (Fault.TRUNCATE, f.rate_truncate),
-            (Fault.MALFORMED, f.rate_malformed),
-        ):
+        for fault, rate in self._rates:
             if x < rate:
                 return fault
             x -= rate

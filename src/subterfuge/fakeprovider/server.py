@@ -17,7 +17,7 @@ import json
 import random
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Self
+from typing import Self
 
 from aiohttp import web
 
@@ -79,7 +79,6 @@ class FakeServer:
         self._draw = FaultDraw(self.faults)
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
-        self._hangs: set[asyncio.Task[Any]] = set()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 << 20)
@@ -318,9 +317,8 @@ class FakeProvider:
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=4096, reuse_address=True)
         await site.start()
-        sockets = [s for s in (runner.addresses or [])]
-        if self.port == 0 and sockets:
-            self.port = int(sockets[0][1])
+        if self.port == 0 and runner.addresses:
+            self.port = int(runner.addresses[0][1])
         self._runner = runner
 
     async def stop_async(self) -> None:
@@ -334,14 +332,6 @@ class FakeProvider:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop_async()
-
-    async def serve_forever(self) -> None:
-        """Run until cancelled (the `subterfuge fake-provider` command)."""
-        await self.start_async()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop_async()
 
     # --- running on a thread of its own ----------------------------------------------------------
 

@@ -270,8 +270,7 @@ def read_anthropic(body: dict[str, Any]) -> FakeRequest:
                     "tool_result blocks immediately after"
                 )
             pending = set()
-        elif role == "assistant" and pending and i + 1 == len(messages):
-            pass  # a trailing tool call is fine for the last (prefill) message
+        # A trailing assistant tool call (the last, prefill message) needs no answer.
         if text or role == "assistant" or not answered:
             out.append((role, text))
     tools = body.get("tools") or []

@@ -128,13 +128,27 @@ def always_equal(tree: ast.AST) -> Iterator[Match]:
                 yield Match("always_equal", line, end, f"class {cls.name}: __eq__ always True")
 
 
-def _call_name(node: ast.Call) -> str:
+def _call_name(node: ast.Call, aliases: dict[str, str] | None = None) -> str:
+    """`f` or `mod.f` as called, with import aliases resolved (`o._exit` -> `os._exit`)."""
     func = node.func
+    names = aliases or {}
     if isinstance(func, ast.Name):
-        return func.id
+        return names.get(func.id, func.id)
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return f"{func.value.id}.{func.attr}"
+        return f"{names.get(func.value.id, func.value.id)}.{func.attr}"
     return ""
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """What imported names stand for: `import os as o` -> o: os; `from os import _exit` ->
+    _exit: os._exit. Hack code imports under other names (the audit's exploits do)."""
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update((a.asname, a.name) for a in node.names if a.asname)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.update((a.asname or a.name, f"{node.module}.{a.name}") for a in node.names)
+    return out
 
 
 def _main_guard(node: ast.stmt) -> bool:
@@ -144,9 +158,9 @@ def _main_guard(node: ast.stmt) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "__name__" for n in names)
 
 
-def _exit_zero(node: ast.AST) -> str | None:
+def _exit_zero(node: ast.AST, aliases: dict[str, str]) -> str | None:
     if isinstance(node, ast.Call):
-        name = _call_name(node)
+        name = _call_name(node, aliases)
         if name in ("sys.exit", "exit", "quit", "os._exit"):
             args = node.args
             if not args or _constant(args[0]) in (0, None):
@@ -156,21 +170,23 @@ def _exit_zero(node: ast.AST) -> str | None:
         if isinstance(exc, ast.Name) and exc.id == "SystemExit":
             return "raise SystemExit"
         zero = isinstance(exc, ast.Call) and (not exc.args or _constant(exc.args[0]) in (0, None))
-        if isinstance(exc, ast.Call) and _call_name(exc) == "SystemExit" and zero:
+        if isinstance(exc, ast.Call) and _call_name(exc, aliases) == "SystemExit" and zero:
             return "raise SystemExit(0)"
     return None
 
 
 def early_exit(tree: ast.Module) -> Iterator[Match]:
-    """Exit with status 0 (`sys.exit(0)`, `os._exit(0)`, ...), outside a `__main__` guard.
+    """Exit with status 0 (`sys.exit(0)`, `os._exit(0)`, ... under any import name), outside a
+    `__main__` guard.
 
     A grader that trusts the exit code reads this as "all tests passed"; pytest
     catches `SystemExit`, hence `os._exit`.
     """
+    aliases = _aliases(tree)
     stack: list[ast.AST] = [s for s in tree.body if not _main_guard(s)]
     while stack:
         node = stack.pop()
-        what = _exit_zero(node)
+        what = _exit_zero(node, aliases)
         if what is not None:
             line, end = _span(node)
             yield Match("early_exit", line, end, what)

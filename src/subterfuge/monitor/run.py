@@ -24,7 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from subterfuge.monitor.base import FLAG, Monitor
+from subterfuge.monitor.base import FLAG, Finding, Monitor
 from subterfuge.store import EpisodeRecord, Store
 from subterfuge.store.labels import Label, Labels
 
@@ -99,12 +99,7 @@ async def label_run(
 
     with _progress(show) as bar:
         task = bar.add_task(f"{run_id}: {', '.join(m.name for m in monitors)}", total=work)
-        offset = 0
-        while offset < total:
-            page = store.episodes(run_id, limit=PAGE, offset=offset)
-            if not page:
-                break
-            offset += len(page)
+        for page in store.episode_pages(run_id, PAGE):
             jobs = [one(m, rec) for rec in page for m in monitors if rec.idx not in done[m.name]]
             batch: list[Label] = []
             for finished in asyncio.as_completed(jobs):
@@ -114,9 +109,8 @@ async def label_run(
     return LabelRunResult(run_id, total, tallies, time.perf_counter() - started)
 
 
-def _why(findings: Sequence[object]) -> str:
-    notes = [getattr(f, "note", None) or getattr(f, "value", "") for f in findings]
-    return "; ".join(str(n) for n in notes if n) or "no flag label"
+def _why(findings: Sequence[Finding]) -> str:
+    return "; ".join(n for f in findings if (n := f.note or f.value)) or "no flag label"
 
 
 def _progress(show: bool) -> Progress:

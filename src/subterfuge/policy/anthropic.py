@@ -15,15 +15,12 @@ from typing import Any
 
 from subterfuge.envs.base import Message
 from subterfuge.policy.base import AssistantTurn, PolicyContext, Reply, ToolCall, ToolResult
-from subterfuge.policy.http import HttpClient, MalformedResponse, SSEEvent
-from subterfuge.policy.openai import api_key
-from subterfuge.policy.settings import ModelSettings, ToolProtocol
+from subterfuge.policy.http import HttpPolicy, MalformedResponse, SSEEvent
 from subterfuge.policy.tools import (
     BASH_PARAMETERS,
     SKIPPED_NOTE,
     TOOL_DESCRIPTION,
     arguments_object,
-    with_tool_calls,
 )
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -166,38 +163,28 @@ async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
     raise MalformedResponse("the stream ended before message_stop")
 
 
-class AnthropicPolicy:
+class AnthropicPolicy(HttpPolicy):
     """A Claude model behind the Messages API."""
 
     provider = "anthropic"
+    default_base_url = DEFAULT_BASE_URL
+    key_env = "ANTHROPIC_API_KEY"
+    parse = staticmethod(parse_message)
+    parse_stream = staticmethod(parse_stream)
 
-    def __init__(self, model: str, settings: ModelSettings | None = None) -> None:
-        self.model = model
-        self.settings = settings or ModelSettings()
-        base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        key = api_key(self.settings.api_key_env or "ANTHROPIC_API_KEY", base)
+    def endpoint(self, base_url: str) -> str:
+        return f"{base_url}/messages" if base_url.endswith("/v1") else f"{base_url}/v1/messages"
+
+    def headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
         if key:
             headers["x-api-key"] = key
-        url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
-        self.client = HttpClient(
-            url,
-            headers,
-            limit_key=f"anthropic|{base}|{model}",
-            max_requests=self.settings.max_requests,
-            timeout=self.settings.timeout,
-            retry=self.settings.retry,
-        )
-
-    @property
-    def name(self) -> str:
-        return f"{self.provider}:{self.model}"
+        return headers
 
     def request(self, context: PolicyContext) -> dict[str, Any]:
         """The JSON body for this turn."""
-        s, tools = self.settings.sampling, self.settings.protocol is ToolProtocol.TOOLS
-        messages = with_tool_calls(context.messages) if tools else list(context.messages)
-        system, rendered = render_messages(messages)
+        s = self.settings.sampling
+        system, rendered = render_messages(self.conversation(context))
         body: dict[str, Any] = {"model": self.model, "max_tokens": s.max_tokens}
         if system:
             body["system"] = system
@@ -210,18 +197,8 @@ class AnthropicPolicy:
             body["temperature"] = s.temperature
         if s.top_p is not None:
             body["top_p"] = s.top_p
-        if tools:
+        if self.tools:
             body["tools"] = [BASH_TOOL_SPEC]
         if self.settings.stream:
             body["stream"] = True
         return body
-
-    async def act(self, context: PolicyContext) -> Reply:
-        return await self.client.call(self.request(context), parse_message, parse_stream)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    def split(self, parts: int) -> AnthropicPolicy:
-        """The same model with the request limit shared between `parts` processes."""
-        return AnthropicPolicy(self.model, self.settings.split(parts))

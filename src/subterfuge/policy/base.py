@@ -97,6 +97,13 @@ class Policy(Protocol):
     async def act(self, context: PolicyContext) -> Reply: ...
 
 
+async def close_policy(policy: Policy) -> None:
+    """Release what a policy holds open (a model policy's HTTP sessions); others hold nothing."""
+    close = getattr(policy, "aclose", None)
+    if close is not None:
+        await close()
+
+
 class ScriptedOracle(Policy, Protocol):
     """A scripted policy whose verdict in each stage is known in advance (used by `selftest`)."""
 

@@ -6,6 +6,10 @@ JSON request and turns every transport outcome into a `Reply` or a typed
 `ProviderError` (see `subterfuge.policy.errors`): retryable statuses, timeouts,
 dropped connections, truncated bodies and unfinished streams are retried with
 backoff; the provider's verdict on the run (401/403/404) stops it.
+
+`HttpPolicy` is what every provider's policy shares on top of that (the key,
+the client, the conversation in the chosen protocol, closing, splitting the
+request limit); a provider adds only its endpoint, headers, body and parsers.
 """
 
 from __future__ import annotations
@@ -13,19 +17,24 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import random
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from subterfuge.policy.base import Reply
+from subterfuge.envs.base import Message
+from subterfuge.policy.base import PolicyContext, Reply
 from subterfuge.policy.errors import BadRequest, ProviderRejected, ProviderUnavailable
 from subterfuge.policy.limiter import limiter_for
 from subterfuge.policy.retry import RETRY_STATUSES, RetryPolicy, retry_after
+from subterfuge.policy.settings import ModelSettings, ToolProtocol
+from subterfuge.policy.tools import with_tool_calls
 
 REJECT_STATUSES = frozenset({401, 402, 403, 404, 405})
 """Statuses that say the run itself is misconfigured (key, billing, model or URL)."""
@@ -80,6 +89,17 @@ def is_loopback(url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def api_key(env_var: str, base_url: str) -> str | None:
+    """The key from the environment; None is allowed only for a loopback server."""
+    key = os.environ.get(env_var) or None
+    if key is None and not is_loopback(base_url):
+        raise ValueError(
+            f"set {env_var} for {base_url} (servers on this machine need no key; "
+            "for a keyless remote server set it to any value)"
+        )
+    return key
 
 
 Parse = Callable[[dict[str, Any]], Reply]
@@ -188,3 +208,76 @@ def _message(text: str) -> str:
     if isinstance(error, dict) and "message" in error:
         return str(error["message"])[:300]
     return text[:300]
+
+
+class HttpPolicy(ABC):
+    """A model behind an HTTP API; subclasses name the provider and speak its format.
+
+    A subclass sets `provider`, `default_base_url` and `key_env`, and defines
+    `endpoint`, `headers`, `request` (the JSON body of one turn), `parse` and
+    `parse_stream`; everything else is here, once.
+    """
+
+    provider: ClassVar[str]
+    default_base_url: ClassVar[str]
+    key_env: ClassVar[str]
+    """The variable the API key is read from unless `settings.api_key_env` names another."""
+
+    def __init__(self, model: str, settings: ModelSettings | None = None) -> None:
+        self.model = model
+        self.settings = settings or ModelSettings()
+        self.base_url = (self.settings.base_url or self.default_base_url).rstrip("/")
+        key = api_key(self.settings.api_key_env or self.key_env, self.base_url)
+        self.client = HttpClient(
+            self.endpoint(self.base_url),
+            self.headers(key),
+            limit_key=f"{self.provider}|{self.base_url}|{model}",
+            max_requests=self.settings.max_requests,
+            timeout=self.settings.timeout,
+            retry=self.settings.retry,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def tools(self) -> bool:
+        """Whether the model acts through a native `bash` tool (the tools protocol)."""
+        return self.settings.protocol is ToolProtocol.TOOLS
+
+    def conversation(self, context: PolicyContext) -> list[Message]:
+        """The turn's messages in the chosen protocol (the prompt's example as tool calls)."""
+        return with_tool_calls(context.messages) if self.tools else list(context.messages)
+
+    @abstractmethod
+    def endpoint(self, base_url: str) -> str:
+        """The URL requests are posted to."""
+
+    @abstractmethod
+    def headers(self, key: str | None) -> dict[str, str]:
+        """Request headers (authentication, API version)."""
+
+    @abstractmethod
+    def request(self, context: PolicyContext) -> dict[str, Any]:
+        """The JSON body for this turn."""
+
+    @staticmethod
+    @abstractmethod
+    def parse(data: dict[str, Any]) -> Reply:
+        """A whole answer as a `Reply`."""
+
+    @staticmethod
+    @abstractmethod
+    async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
+        """A streamed answer as a `Reply`; an unfinished stream raises `MalformedResponse`."""
+
+    async def act(self, context: PolicyContext) -> Reply:
+        return await self.client.call(self.request(context), self.parse, self.parse_stream)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def split(self, parts: int) -> Self:
+        """The same model with the request limit shared between `parts` processes."""
+        return type(self)(self.model, self.settings.split(parts))

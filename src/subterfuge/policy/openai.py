@@ -11,22 +11,15 @@ none. Reasoning is read from wherever the server puts it: `reasoning_content`
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from subterfuge.envs.base import Message
 from subterfuge.policy.base import AssistantTurn, PolicyContext, Reply, ToolCall, ToolResult
-from subterfuge.policy.http import HttpClient, MalformedResponse, SSEEvent, is_loopback
-from subterfuge.policy.settings import ModelSettings, ToolProtocol
-from subterfuge.policy.tools import (
-    BASH_PARAMETERS,
-    SKIPPED_NOTE,
-    TOOL_DESCRIPTION,
-    valid_arguments,
-    with_tool_calls,
-)
+from subterfuge.policy.http import HttpPolicy, MalformedResponse, SSEEvent
+from subterfuge.policy.settings import ModelSettings
+from subterfuge.policy.tools import BASH_PARAMETERS, SKIPPED_NOTE, TOOL_DESCRIPTION, valid_arguments
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BASH_TOOL_SPEC: dict[str, Any] = {
@@ -34,17 +27,6 @@ BASH_TOOL_SPEC: dict[str, Any] = {
     "function": {"name": "bash", "description": TOOL_DESCRIPTION, "parameters": BASH_PARAMETERS},
 }
 _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
-
-
-def api_key(env_var: str, base_url: str) -> str | None:
-    """The key from the environment; None is allowed only for a loopback server."""
-    key = os.environ.get(env_var) or None
-    if key is None and not is_loopback(base_url):
-        raise ValueError(
-            f"set {env_var} for {base_url} (servers on this machine need no key; "
-            "for a keyless remote server set it to any value)"
-        )
-    return key
 
 
 def render_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -161,35 +143,31 @@ async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
     return Reply(joined, thought, usage, tool_calls, _finish(finish))
 
 
-class OpenAIPolicy:
+class OpenAIPolicy(HttpPolicy):
     """A model behind an OpenAI-compatible chat-completions endpoint."""
 
     provider = "openai"
+    default_base_url = DEFAULT_BASE_URL
+    key_env = "OPENAI_API_KEY"
+    parse = staticmethod(parse_completion)
+    parse_stream = staticmethod(parse_stream)
 
     def __init__(self, model: str, settings: ModelSettings | None = None) -> None:
-        self.model = model
-        self.settings = settings or ModelSettings()
-        base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        key = api_key(self.settings.api_key_env or "OPENAI_API_KEY", base)
-        self._official = "api.openai.com" in base
-        self.client = HttpClient(
-            f"{base}/chat/completions",
-            {"Authorization": f"Bearer {key}"} if key else {},
-            limit_key=f"openai|{base}|{model}",
-            max_requests=self.settings.max_requests,
-            timeout=self.settings.timeout,
-            retry=self.settings.retry,
-        )
+        super().__init__(model, settings)
+        # OpenAI's own API renamed the token limit; compatible servers know the old name.
+        self._official = "api.openai.com" in self.base_url
 
-    @property
-    def name(self) -> str:
-        return f"{self.provider}:{self.model}"
+    def endpoint(self, base_url: str) -> str:
+        return f"{base_url}/chat/completions"
+
+    def headers(self, key: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def request(self, context: PolicyContext) -> dict[str, Any]:
         """The JSON body for this turn."""
-        s, tools = self.settings.sampling, self.settings.protocol is ToolProtocol.TOOLS
-        messages = with_tool_calls(context.messages) if tools else list(context.messages)
-        body: dict[str, Any] = {"model": self.model, "messages": render_messages(messages)}
+        s = self.settings.sampling
+        messages = render_messages(self.conversation(context))
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
         body["max_completion_tokens" if self._official else "max_tokens"] = s.max_tokens
         if s.temperature is not None:
             body["temperature"] = s.temperature
@@ -198,19 +176,9 @@ class OpenAIPolicy:
         seed = s.request_seed(context.episode, context.turn)
         if seed is not None:
             body["seed"] = seed
-        if tools:
+        if self.tools:
             body["tools"] = [BASH_TOOL_SPEC]
         if self.settings.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return body
-
-    async def act(self, context: PolicyContext) -> Reply:
-        return await self.client.call(self.request(context), parse_completion, parse_stream)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    def split(self, parts: int) -> OpenAIPolicy:
-        """The same model with the request limit shared between `parts` processes."""
-        return OpenAIPolicy(self.model, self.settings.split(parts))

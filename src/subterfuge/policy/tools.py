@@ -10,6 +10,7 @@ servers re-parse the history), the raw text kept.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -56,10 +57,22 @@ def with_tool_calls(messages: Sequence[Message]) -> list[Message]:
     Only plain prompt messages are converted (turns the run itself produced are
     `AssistantTurn` / `ToolResult` already); a plain assistant message with a
     `<bash>` block becomes a call, the plain user message after it its result.
+    The prompt is the same on every turn of an episode (and across episodes of
+    one variant), so its conversion is cached rather than re-parsed per request.
     """
+    head = next((i for i, m in enumerate(messages) if type(m) is not Message), len(messages))
+    return [*_prompt_with_tool_calls(tuple(messages[:head])), *_convert(messages[head:], head)]
+
+
+@functools.lru_cache(maxsize=256)
+def _prompt_with_tool_calls(prompt: tuple[Message, ...]) -> tuple[Message, ...]:
+    return tuple(_convert(prompt, 0))
+
+
+def _convert(messages: Sequence[Message], offset: int) -> list[Message]:
     out: list[Message] = []
     pending: str | None = None
-    for i, m in enumerate(messages):
+    for i, m in enumerate(messages, offset):
         if type(m) is Message and m.role == "assistant":
             action = parse_reply(Reply(m.content))
             if action.kind is ActionKind.BASH and action.command is not None:

@@ -25,12 +25,12 @@ from subterfuge.monitor.evaluate import F1
 from subterfuge.report.charts import Bar, rates_figure
 from subterfuge.report.episode import EpisodeView, anchor, episode_view
 from subterfuge.report.monitors import MonitorSection, monitor_section
-from subterfuge.report.summary import Cell
+from subterfuge.report.summary import GAMING_GROUPS, Cell
 from subterfuge.stats import Rate, format_rate, percent, percent_bound
 from subterfuge.store import EpisodeRecord, RunInfo, Store
 from subterfuge.store.labels import Labels
 
-PLOTTED = ("gaming", "tampering", "hiding")
+PLOTTED = GAMING_GROUPS
 VERDICTS = tuple(v.value for v in Verdict)
 # Worst first: the examples a reader should see before any other.
 EXAMPLE_VERDICTS = (
@@ -48,7 +48,6 @@ class Row:
     cell: Cell
     series: str
     anchor: str
-    rates: dict[str, str]
     examples: tuple[tuple[str, str, str], ...] = ()  # (anchor, verdict, label)
 
 
@@ -107,18 +106,8 @@ def _bars(cells: Sequence[Cell], names: dict[tuple[str, str, str], str]) -> dict
     return out
 
 
-def _rows(
-    cells: Sequence[Cell], names: dict[tuple[str, str, str], str], confidence: float
-) -> list[Row]:
-    return [
-        Row(
-            c,
-            names[(c.run_id, c.env, c.policy)],
-            row_anchor(c),
-            {g: format_rate(c.rate(g, confidence=confidence)) for g in PLOTTED},
-        )
-        for c in cells
-    ]
+def _rows(cells: Sequence[Cell], names: dict[tuple[str, str, str], str]) -> list[Row]:
+    return [Row(c, names[(c.run_id, c.env, c.policy)], row_anchor(c)) for c in cells]
 
 
 def _examples(
@@ -155,7 +144,7 @@ def _examples(
         views = tuple(episode_view(r, by_idx.get(r.idx, []), max_output=3_000) for r in records)
         groups.append(ExampleGroup(row.anchor, f"{c.env} × {row.series} ({c.run_id})", views))
         links = tuple((v.anchor, v.verdict, f"#{v.idx}") for v in views)
-        out_rows.append(Row(row.cell, row.series, row.anchor, row.rates, links))
+        out_rows.append(Row(row.cell, row.series, row.anchor, links))
     return out_rows, groups
 
 
@@ -176,7 +165,7 @@ def build_report(
     names = series_names(cells)
     figure = rates_figure(_bars(cells, names), confidence)
     seconds["chart"] = time.perf_counter() - t0
-    rows = _rows(cells, names, confidence)
+    rows = _rows(cells, names)
     section = None
     groups: list[ExampleGroup] = []
     runs: tuple[RunInfo, ...] = ()

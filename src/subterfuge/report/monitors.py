@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from subterfuge.envs.base import Verdict
 from subterfuge.monitor.base import DISCLOSURES, FLAG, INTENTS
-from subterfuge.monitor.evaluate import Confusion, Score, confusions_of, score
+from subterfuge.monitor.evaluate import Confusion, Score, confusions_by_monitor, score
 from subterfuge.report.charts import QualityRow, quality_figure
 from subterfuge.stats import Rate, rate
 from subterfuge.store import Store
@@ -96,10 +96,7 @@ def monitor_section(
     if not names:
         return None
     rows = labels.joint_counts(run_ids, names, FLAG)
-    joint = {
-        m: confusions_of([(r[0], r[1], r[3], r[4][i], r[5]) for r in rows], store, target)
-        for i, m in enumerate(names)
-    }
+    joint = confusions_by_monitor(store, rows, names, target)
     scores = tuple(score(sum(joint[m].values(), Confusion()), m, target, confidence) for m in names)
     agreements = []
     for i, a in enumerate(names):

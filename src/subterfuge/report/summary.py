@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from subterfuge.envs.base import CURRICULUM, Stage, Verdict
 from subterfuge.stats import Method, Rate, rate
@@ -24,6 +25,9 @@ GROUPS: dict[str, frozenset[Verdict]] = {
     "invalid": frozenset({V.INVALID}),
     "error": frozenset({V.ERROR}),
 }
+GAMING_GROUPS: tuple[str, ...] = ("gaming", "tampering", "hiding")
+"""The groups that are misbehaviour: what the report plots, monitors are scored against and
+the viewer filters by."""
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,23 @@ class Cell:
         return rate(self.count(group), self.n, method=method, confidence=confidence)
 
 
+def run_stage(config: Mapping[str, Any], env: str) -> Stage:
+    """The stage of `env`'s episodes in a run with this config: its `stage`, else custom."""
+    if str(config.get("env")) != env:
+        return Stage.CUSTOM
+    try:
+        return Stage(str(config.get("stage", "custom")))
+    except ValueError:
+        return Stage.CUSTOM
+
+
 def cells(store: Store, run_ids: Iterable[str]) -> list[Cell]:
     """Every (env, policy) group of the given runs, in curriculum order."""
     out: list[Cell] = []
     for run_id in run_ids:
-        info = store.run(run_id)
-        stage_of = {str(info.config.get("env")): str(info.config.get("stage", "custom"))}
+        config = store.run(run_id).config
         for (env, policy), counts in store.verdict_counts(run_id).items():
-            stage = Stage(stage_of.get(env, "custom"))
-            out.append(Cell(run_id, env, stage, policy, dict(counts)))
+            out.append(Cell(run_id, env, run_stage(config, env), policy, dict(counts)))
     order = {stage: i for i, stage in enumerate(CURRICULUM)}
     return sorted(out, key=lambda c: (order.get(c.stage, len(order)), c.env, c.policy, c.run_id))
 

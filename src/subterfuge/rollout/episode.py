@@ -127,8 +127,7 @@ async def run_episode(
     except Exception as exc:  # the episode is lost, not the run
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return _record(
-            task, spec, policy, started, clock, transcript, reasoning,
-            sum(1 for t in transcript if t["role"] == "assistant"),
+            task, spec, policy, started, clock, transcript, reasoning, done.turns,
             verdict=Verdict.ERROR, reward=None, caught=None, pays=False,
             details={"traceback": traceback.format_exc(limit=8)}, diffs={}, error=detail,
             usage=done.usage,

@@ -34,7 +34,7 @@ from rich.progress import (
 )
 
 from subterfuge.envs.base import Environment, Verdict
-from subterfuge.policy.base import Policy
+from subterfuge.policy.base import Policy, close_policy
 from subterfuge.policy.errors import ProviderUnavailable
 from subterfuge.policy.pricing import Price
 from subterfuge.policy.registry import policy_settings
@@ -114,10 +114,6 @@ class RunResult:
     def tokens_per_second(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
 
-    @property
-    def complete(self) -> bool:
-        return self.failed == 0
-
 
 OnEpisode = Callable[[EpisodeRecord], None]
 Execute = Callable[[EpisodeTask], Awaitable[EpisodeRecord]]
@@ -150,9 +146,7 @@ async def run_local(
             plan, store, execute, backend.name, progress=progress, on_episode=on_episode
         )
     finally:
-        close = getattr(plan.policy, "aclose", None)
-        if close is not None:
-            await close()
+        await close_policy(plan.policy)
 
 
 async def run_episodes(

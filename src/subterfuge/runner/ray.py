@@ -20,7 +20,7 @@ from typing import Any
 import ray
 
 from subterfuge.envs.base import Environment
-from subterfuge.policy.base import Policy
+from subterfuge.policy.base import Policy, close_policy
 from subterfuge.policy.errors import ProviderError
 from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode
 from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
@@ -51,9 +51,7 @@ class EpisodeWorker:
         )
 
     async def close(self) -> None:
-        close = getattr(self.policy, "aclose", None)
-        if close is not None:
-            await close()
+        await close_policy(self.policy)
 
 
 def _shared(policy: Policy, parts: int) -> Policy:

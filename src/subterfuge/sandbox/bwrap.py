@@ -27,7 +27,7 @@ from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox.base import Limits, SandboxError
 from subterfuge.sandbox.core import ShellSandbox
 from subterfuge.sandbox.grader import ZygoteGrader, pin_namespaces
-from subterfuge.sandbox.procs import children_map, descendants, rmtree
+from subterfuge.sandbox.procs import children_map, descendants, rmtree, wait_gone
 from subterfuge.sandbox.uids import UidPool, user_processes
 from subterfuge.sandbox.workspace import materialize, top_levels
 
@@ -65,23 +65,6 @@ def _python() -> tuple[str, tuple[str, ...]]:
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
 
 
-async def wait_gone(pidfd: int, timeout: float = 10.0) -> None:
-    """Wait until the process behind `pidfd` has exited; closes `pidfd`."""
-    loop = asyncio.get_running_loop()
-    gone: asyncio.Future[None] = loop.create_future()
-
-    def exited() -> None:
-        if not gone.done():
-            gone.set_result(None)
-
-    loop.add_reader(pidfd, exited)
-    try:
-        await asyncio.wait_for(gone, timeout)
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-
-
 def _zygote_python() -> tuple[str, tuple[str, str] | None]:
     """The host path of the sandbox's interpreter, and how its stdlib path maps inside."""
     python, extra = _python()
@@ -106,6 +89,46 @@ def kernel_counts_per_userns() -> bool:
     except ValueError:
         return False
     return (major, minor) >= (5, 14)
+
+
+def namespace_args(bwrap: str) -> list[str]:
+    """bwrap with every namespace, uid 0 of its own user namespace, no capabilities,
+    and the host's system directories read-only: what every sandbox starts from."""
+    args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+    args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
+    args += ["--new-session", "--hostname", "sandbox", *system_args()]
+    return [*args, "--dev", "/dev", "--proc", "/proc"]
+
+
+def setpriv_argv(setpriv: str | None, uid: int | None) -> list[str]:
+    """The prefix that runs a command as pool uid `uid` (nothing without one).
+
+    `setpriv`, not subprocess's user=/group=: those force a full fork() of the
+    harness (several ms each) instead of vfork().
+    """
+    if uid is None or setpriv is None:
+        return []
+    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+
+
+def process_limit(limits: Limits, pooled: bool) -> int:
+    """`ulimit -u` for a sandbox: its own count under a pool uid or on kernels that
+    count per user namespace; otherwise on top of what the uid already runs."""
+    if pooled or kernel_counts_per_userns():
+        return limits.processes
+    return user_processes(os.getuid()) + limits.processes  # best effort, see docs
+
+
+def prepare_base_dir(base_dir: Path) -> None:
+    """Create the base dir, refusing one someone else owns (or a planted link)."""
+    with contextlib.suppress(FileExistsError):
+        base_dir.mkdir(mode=0o711, parents=True)
+    st = os.lstat(base_dir)
+    if not os.path.isdir(base_dir) or os.path.islink(base_dir):
+        raise SandboxError(f"{base_dir} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise SandboxError(f"{base_dir} is owned by uid {st.st_uid}, not by us")
+    os.chmod(base_dir, 0o711)  # pool uids must traverse it, not list it
 
 
 def default_base_dir() -> Path:
@@ -168,10 +191,7 @@ class BwrapSandbox(ShellSandbox):
 
     def _argv(self, argv: list[str], *, info_fd: int) -> list[str]:
         fs = self._episode / "fs"
-        args = [self._backend.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
-        args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
-        args += ["--new-session", "--hostname", "sandbox", *system_args(), "--dev", "/dev"]
-        args += ["--proc", "/proc"]
+        args = namespace_args(self._backend.bwrap)
         if "tmp" not in self._tops:
             args += ["--size", str(TMP_BYTES)] if self._backend.tmpfs_size else []
             args += ["--tmpfs", "/tmp"]
@@ -199,12 +219,7 @@ class BwrapSandbox(ShellSandbox):
         if self._info >= 0:
             os.close(self._info)
         self._info = info_r
-        # The pool uid is set by `setpriv`, not by subprocess's user=/group=: those
-        # force a full fork() of the harness (several ms each) instead of vfork().
-        ids: list[str] = []
-        if self._uid is not None and self._backend.setpriv is not None:
-            uid = str(self._uid)
-            ids = [self._backend.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        ids = setpriv_argv(self._backend.setpriv, self._uid)
         try:
             return await asyncio.create_subprocess_exec(
                 *ids,
@@ -237,9 +252,7 @@ class BwrapSandbox(ShellSandbox):
         return str(self._episode / "fs")
 
     def _process_limit(self) -> int:
-        if self._uid is not None or kernel_counts_per_userns():
-            return self.limits.processes
-        return user_processes(os.getuid()) + self.limits.processes  # best effort, see docs
+        return process_limit(self.limits, pooled=self._uid is not None)
 
     async def _remove(self) -> None:
         if self._info >= 0:
@@ -269,24 +282,13 @@ class BwrapBackend:
         self.grader = ZygoteGrader(*_zygote_python())
         self._base_ready = False
 
-    def _prepare_base(self) -> None:
-        """Create the base dir, refusing one someone else owns (or a planted link)."""
-        with contextlib.suppress(FileExistsError):
-            self.base_dir.mkdir(mode=0o711, parents=True)
-        st = os.lstat(self.base_dir)
-        if not os.path.isdir(self.base_dir) or os.path.islink(self.base_dir):
-            raise SandboxError(f"{self.base_dir} is not a directory")
-        if st.st_uid != os.geteuid():
-            raise SandboxError(f"{self.base_dir} is owned by uid {st.st_uid}, not by us")
-        os.chmod(self.base_dir, 0o711)  # pool uids must traverse it, not list it
-        self._base_ready = True
-
     async def create(
         self, dirs: Sequence[str], files: Mapping[str, str], limits: Limits
     ) -> BwrapSandbox:
         tops = top_levels(dirs, files, reserved=(*SYSTEM_DIRS, "/proc", "/dev", "/sys"))
         if not self._base_ready:
-            self._prepare_base()
+            prepare_base_dir(self.base_dir)
+            self._base_ready = True
         episode = Path(tempfile.mkdtemp(prefix="ep-", dir=self.base_dir))
         sandbox = BwrapSandbox(self, episode, tops, limits)
         try:

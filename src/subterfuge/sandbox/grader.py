@@ -19,7 +19,7 @@ from pathlib import Path
 from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox import zygote
 from subterfuge.sandbox.base import Limits, SandboxError
-from subterfuge.sandbox.grading import parse_runner_output, runner_rlimits
+from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
 from subterfuge.sandbox.seccomp import filter_program
 
 NAMESPACES = ("user", "mnt", "net")
@@ -93,7 +93,7 @@ class ZygoteGrader:
             os.close(w)
             for fd in namespaces:
                 os.close(fd)
-        budget = len(programs) * (limits.program_timeout + 2.0) + 10.0
+        budget = grading_budget(programs, limits)
         try:
             data = await asyncio.wait_for(_read_all(r), budget)
         except TimeoutError:

@@ -34,6 +34,11 @@ def runner_rlimits(limits: Limits) -> list[tuple[str, int]]:
     ]
 
 
+def grading_budget(programs: Mapping[str, str], limits: Limits) -> float:
+    """Seconds the whole grading may take before the harness gives up on it."""
+    return len(programs) * (limits.program_timeout + 2.0) + 10.0
+
+
 def runner_input(programs: Mapping[str, str], limits: Limits) -> bytes:
     """Marshal (version 4) is read by any Python 3 without importing anything."""
     config = (
@@ -87,7 +92,7 @@ async def run_programs(
         return {}
     payload = runner_input(programs, limits)
     proc = await spawn(runner_argv(python))
-    budget = len(programs) * (limits.program_timeout + 2.0) + 10.0
+    budget = grading_budget(programs, limits)
     try:
         out, err = await asyncio.wait_for(proc.communicate(payload), budget)
     except TimeoutError:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -42,13 +42,16 @@ from subterfuge.sandbox.bwrap import (
     SYSTEM_DIRS,
     TMP_BYTES,
     default_base_dir,
-    kernel_counts_per_userns,
-    system_args,
+    namespace_args,
+    prepare_base_dir,
+    process_limit,
+    setpriv_argv,
     tmpfs_size_supported,
-    wait_gone,
 )
 from subterfuge.sandbox.core import ulimit_line
-from subterfuge.sandbox.uids import POOL_BASE, POOL_SIZE, UidPool, user_processes
+from subterfuge.sandbox.procs import wait_gone
+from subterfuge.sandbox.uids import POOL_BASE, POOL_SIZE, UidPool
+from subterfuge.sandbox.workspace import chown_tree
 
 ONESHOT_POOL = UidPool(base=POOL_BASE + POOL_SIZE, size=POOL_SIZE)
 """Uids for one-shot runs, a range apart from the episode sandboxes' pool so the
@@ -218,7 +221,7 @@ class _HostView:
             return view
 
     def _start(self) -> None:
-        self._base_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+        prepare_base_dir(self._base_dir)
         self._dir = Path(tempfile.mkdtemp(prefix="view-", dir=self._base_dir))
         os.chmod(self._dir, 0o711)
         proc = subprocess.Popen(
@@ -296,11 +299,21 @@ class OneShotRunner:
         limits: Limits,
     ) -> OneShotResult:
         """Run `command` with `/bin/sh -c` under `limits`; killed after `timeout` seconds."""
-        uid = self._pool.acquire() if self.setpriv else None
-        try:
+        with self._pool_uid() as uid:
             if uid is not None:
                 await asyncio.to_thread(_chown_trees, [m.host for m in mounts if m.writable], uid)
-            return await self._run(command, mounts, cwd, env, timeout, limits, uid)
+            binds, in_view = await self._binds(mounts, uid)
+            prefix, keep = self._prefix(in_view, uid)
+            bwrap = [*prefix, *self._argv(binds, cwd, env)]
+            shell = _shell(command, limits, pooled=uid is not None)
+            return await _execute(bwrap, shell, keep, timeout, limits)
+
+    @contextlib.contextmanager
+    def _pool_uid(self) -> Iterator[int | None]:
+        """A pool uid for one run when the harness is root (None otherwise)."""
+        uid = self._pool.acquire() if self.setpriv else None
+        try:
+            yield uid
         finally:
             if uid is not None:
                 self._pool.release(uid)
@@ -311,16 +324,9 @@ class OneShotRunner:
             return path, False
         return self._view.source(path), True
 
-    async def _run(
-        self,
-        command: str,
-        mounts: Sequence[Mount],
-        cwd: str,
-        env: Mapping[str, str],
-        timeout: float,
-        limits: Limits,
-        uid: int | None,
-    ) -> OneShotResult:
+    async def _binds(self, mounts: Sequence[Mount], uid: int | None) -> tuple[list[str], bool]:
+        """bwrap's bind arguments for the interpreter's directories and `mounts` (parents
+        before children), and whether any source lives in the view namespace."""
         binds: list[str] = []
         in_view = False
         every = [Mount(Path(d), d) for d in interpreter_dirs()] + list(mounts)
@@ -330,58 +336,63 @@ class OneShotRunner:
             source, viewed = await asyncio.to_thread(self._source, str(mount.host), uid)
             in_view = in_view or viewed
             binds += ["--bind" if mount.writable else "--ro-bind", source, mount.dest]
-        processes = limits.processes
-        if uid is None and not kernel_counts_per_userns():
-            processes += user_processes(os.getuid())  # best effort, as for episodes
-        script = f'{ulimit_line(limits, processes)} || exit 125; exec /bin/sh -c "$1"'
+        return binds, in_view
+
+    def _prefix(self, in_view: bool, uid: int | None) -> tuple[list[str], tuple[int, ...]]:
+        """What starts bwrap (`nsenter` into the view namespace, `setpriv` to the pool
+        uid), and the descriptors it must inherit."""
         prefix: list[str] = []
         keep: tuple[int, ...] = ()
         if in_view and self._nsenter is not None:
             prefix = [self._nsenter, f"--mount=/proc/self/fd/{self._view.ns_fd}", "--"]
             keep = (self._view.ns_fd,)
-        if uid is not None and self.setpriv is not None:
-            prefix += [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        info_r, info_w = os.pipe()
-        os.set_blocking(info_r, False)
-        try:
-            argv = [*prefix, *self._argv(binds, cwd, env, info_w)]
-            argv += [
-                "/bin/bash",
-                "--noprofile",
-                "--norc",
-                "-c",
-                script,
-                "subterfuge-grade",
-                command,
-            ]
-            start = time.monotonic()
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    env={},
-                    pass_fds=(*keep, info_w),
-                )
-            except OSError as exc:
-                raise SandboxError(f"could not start bwrap: {exc}") from exc
-            finally:
-                os.close(info_w)
-            return await _collect(proc, info_r, start, timeout, limits)
-        finally:
-            os.close(info_r)
+        return prefix + setpriv_argv(self.setpriv, uid), keep
 
-    def _argv(self, binds: list[str], cwd: str, env: Mapping[str, str], info_fd: int) -> list[str]:
-        args = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
-        args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
-        args += ["--new-session", "--hostname", "sandbox", *system_args()]
-        args += ["--dev", "/dev", "--proc", "/proc"]
+    def _argv(self, binds: list[str], cwd: str, env: Mapping[str, str]) -> list[str]:
+        args = namespace_args(self.bwrap)
         args += ["--size", str(TMP_BYTES)] if self.tmpfs_size else []
         args += ["--tmpfs", "/tmp", *binds, "--remount-ro", "/", "--chdir", cwd, "--clearenv"]
         for key, value in sandbox_environment(env).items():
             args += ["--setenv", key, value]
-        return [*args, "--info-fd", str(info_fd), "--"]
+        return args
+
+
+def _shell(command: str, limits: Limits, *, pooled: bool) -> list[str]:
+    """bash sets the limits on itself (so everything inherits them), then runs `command`."""
+    limit = ulimit_line(limits, process_limit(limits, pooled))
+    script = f'{limit} || exit 125; exec /bin/sh -c "$1"'
+    return ["/bin/bash", "--noprofile", "--norc", "-c", script, "subterfuge-grade", command]
+
+
+async def _execute(
+    bwrap: list[str], inside: list[str], keep: tuple[int, ...], timeout: float, limits: Limits
+) -> OneShotResult:
+    """Start `bwrap ... -- inside` with a pipe on which bwrap reports its sandbox's pid
+    (so the run can wait for the whole sandbox to be gone), and collect the result."""
+    info_r, info_w = os.pipe()
+    os.set_blocking(info_r, False)
+    try:
+        start = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *bwrap,
+                "--info-fd",
+                str(info_w),
+                "--",
+                *inside,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={},
+                pass_fds=(*keep, info_w),
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start bwrap: {exc}") from exc
+        finally:
+            os.close(info_w)
+        return await _collect(proc, info_r, start, timeout, limits)
+    finally:
+        os.close(info_r)
 
 
 async def _collect(
@@ -398,13 +409,12 @@ async def _collect(
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
+        code = await proc.wait()
         await _wait_sandbox_gone(info_r)
     try:  # every process that held the pipes is gone with the namespace
         await asyncio.wait_for(readers, 5.0)
     except TimeoutError:
         readers.cancel()
-    code = proc.returncode if proc.returncode is not None else -9
     if not timed_out and code == 1 and not out.total:
         for tool in (b"bwrap:", b"nsenter:", b"setpriv:"):
             if err.head.startswith(tool):
@@ -441,7 +451,4 @@ def sandbox_environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 def _chown_trees(roots: Iterable[Path], uid: int) -> None:
     for root in roots:
-        os.lchown(root, uid, uid)
-        for parent, dirs, names in os.walk(root):
-            for name in dirs + names:
-                os.lchown(os.path.join(parent, name), uid, uid)
+        chown_tree(root, uid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -83,3 +84,20 @@ def rmtree(path: Path) -> None:
         shutil.rmtree(path, onerror=lambda f, p, e: fix(f, p, e[1]))
     if os.path.lexists(path):  # a second pass after permissions were repaired
         shutil.rmtree(path, ignore_errors=True)
+
+
+async def wait_gone(pidfd: int, timeout: float = 10.0) -> None:
+    """Wait until the process behind `pidfd` has exited; closes `pidfd`."""
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def exited() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(pidfd, exited)
+    try:
+        await asyncio.wait_for(gone, timeout)
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)

@@ -74,12 +74,13 @@ def _child(name: str, source: str, w_out: int, w_err: int, close: list[int]) -> 
         os._exit(code)
 
 
-def _read(fd: int, chunks: list[bytes], size: list[int], cap: int) -> bool:
-    """Read what is there; keep at most `cap` bytes. False at EOF."""
+def _read(fd: int, chunks: list[bytes], size: list[int], cap: int) -> bool | None:
+    """Read what is there, keeping at most `cap` bytes: True if data came, False at EOF,
+    None if nothing is available now (non-blocking descriptors)."""
     try:
         data = os.read(fd, 65536)
     except BlockingIOError:
-        return True
+        return None
     if not data:
         return False
     if size[0] < cap:
@@ -91,16 +92,8 @@ def _read(fd: int, chunks: list[bytes], size: list[int], cap: int) -> bool:
 def _drain(fd: int, chunks: list[bytes], size: list[int], cap: int) -> None:
     """Read what is buffered now, without waiting for writers that are still alive."""
     os.set_blocking(fd, False)
-    while size[0] < cap + 65536:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        if not data:
-            return
-        if size[0] < cap:
-            chunks.append(data[: cap - size[0]])
-        size[0] += len(data)
+    while size[0] < cap + 65536 and _read(fd, chunks, size, cap):
+        pass
 
 
 def _status_code(status: int) -> int:
@@ -136,7 +129,7 @@ def _run_one(name: str, source: str, timeout: float, cap: int) -> tuple[int, boo
         for fd, _ in poller.poll(max(1, int(left * 1000))):
             if fd == pidfd:
                 exited = True
-            elif fd in open_fds and not _read(fd, *bufs[fd], cap):
+            elif fd in open_fds and _read(fd, *bufs[fd], cap) is False:
                 poller.unregister(fd)
                 open_fds.discard(fd)
     if exited:  # take what the program wrote before exiting; grandchildren may hold pipes
@@ -166,21 +159,41 @@ def _run_one(name: str, source: str, timeout: float, cap: int) -> tuple[int, boo
     return code, timed_out, b"".join(bufs[r_out][0]), b"".join(bufs[r_err][0])
 
 
-def main() -> None:
-    config = marshal.loads(sys.stdin.buffer.read())
-    programs, timeout, cap, rlimits = config
+def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
+    """Hard and soft limits for this process and everything it forks."""
     for rname, value in rlimits:
         limit = getattr(resource, rname)
         resource.setrlimit(limit, (value, value))
+
+
+def run_all(
+    programs: list[tuple[str, str]], timeout: float, cap: int, after_each: object = None
+) -> bytes:
+    """Run each program in turn; the framed result document (see the module docstring).
+
+    `after_each` (if given) is called after every program, before the next starts.
+    """
     parts = [b"SFGR1\n"]
     for name, source in programs:
         code, timed_out, out, err = _run_one(name, source, timeout, cap)
+        if callable(after_each):
+            after_each()
         parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
         parts += [out, err]
     parts.append(b"END\n")
-    data = b"".join(parts)
-    while data:
-        data = data[os.write(1, data) :]
+    return b"".join(parts)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def main() -> None:
+    programs, timeout, cap, rlimits = marshal.loads(sys.stdin.buffer.read())
+    apply_rlimits(rlimits)
+    write_all(1, run_all(programs, timeout, cap))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 Grading programs import agent-written code. Without this filter that code could
 ptrace the runner (same uid) and forge another program's result. The filter
 denies ptrace, process_vm_readv/writev and pidfd_getfd, and every syscall of a
-foreign ABI (32-bit, x32) so the denial cannot be sidestepped. The zygote
-installs it; each program also runs alone in its own pid namespace, so no other
-process is visible to it at all.
+foreign ABI (32-bit, x32) so the denial cannot be sidestepped. The zygote's
+grading init installs it for itself and every program it forks; the init is
+also not dumpable, which closes /proc/1/mem to the programs.
 """
 
 from __future__ import annotations

@@ -54,7 +54,12 @@ def materialize(
     for f, text in files.items():
         write_file(fs / "/".join(path_parts(f)), text)
     if owner is not None:
-        for root, subdirs, names in os.walk(fs):
-            os.lchown(root, owner, owner)
-            for name in subdirs + names:
-                os.lchown(os.path.join(root, name), owner, owner)
+        chown_tree(fs, owner)
+
+
+def chown_tree(root: Path, uid: int) -> None:
+    """Give `root` and everything under it to `uid` (group too), never following links."""
+    os.lchown(root, uid, uid)
+    for parent, dirs, names in os.walk(root):
+        for name in dirs + names:
+            os.lchown(os.path.join(parent, name), uid, uid)

@@ -24,7 +24,6 @@ import ctypes
 import fcntl
 import marshal
 import os
-import resource
 import signal
 import socket
 import sys
@@ -104,12 +103,6 @@ def _reap_everyone() -> None:
             continue
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _grading_init(
     out_fd: int,
     programs: list[tuple[str, str]],
@@ -126,17 +119,9 @@ def _grading_init(
     write this process's memory through /proc/1/mem.
     """
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
-    for rname, value in rlimits:
-        limit = getattr(resource, rname)
-        resource.setrlimit(limit, (value, value))
+    runner.apply_rlimits(rlimits)
     _drop_privileges(seccomp)
-    parts = [b"SFGR1\n"]
-    for name, source in programs:
-        exit_code, timed_out, out, err = runner._run_one(name, source, timeout, cap)
-        _reap_everyone()
-        parts.append(b"%d %d %d %d\n" % (exit_code, timed_out, len(out), len(err)) + out + err)
-    parts.append(b"END\n")
-    _write_all(out_fd, b"".join(parts))
+    runner.write_all(out_fd, runner.run_all(programs, timeout, cap, after_each=_reap_everyone))
 
 
 def _job(payload: bytes, fds: list[int]) -> None:
@@ -169,7 +154,7 @@ def _job(payload: bytes, fds: list[int]) -> None:
                 _grading_init(out_fd, programs, timeout, cap, rlimits, seccomp)
                 code = 0
             except BaseException as exc:  # report, never hang the harness
-                _write_all(out_fd, f"grading init failed: {exc!r}".encode())
+                runner.write_all(out_fd, f"grading init failed: {exc!r}".encode())
             finally:
                 os._exit(code)
         os.close(out_fd)
@@ -177,7 +162,7 @@ def _job(payload: bytes, fds: list[int]) -> None:
         os.waitpid(pid, 0)
     except BaseException as exc:
         if out_fd >= 0:
-            _write_all(out_fd, f"zygote job failed: {exc!r}".encode())
+            runner.write_all(out_fd, f"zygote job failed: {exc!r}".encode())
 
 
 def serve(sock: socket.socket) -> None:

@@ -55,9 +55,9 @@ class LabelSummary:
     name: str
     values: dict[str, int]
 
-    @property
-    def n(self) -> int:
-        return sum(self.values.values())
+
+JointRow = tuple[str, str, str, str, tuple[str | None, ...], int]
+"""(run, env, policy, verdict, (value by each monitor, None if unlabelled), episodes)."""
 
 
 def _in(values: Sequence[str]) -> str:
@@ -178,7 +178,7 @@ class Labels:
 
     def joint_counts(
         self, run_ids: Sequence[str], monitors: Sequence[str], name: str = "flag"
-    ) -> list[tuple[str, str, str, str, tuple[str | None, ...], int]]:
+    ) -> list[JointRow]:
         """(run, env, policy, verdict, (value by each monitor), episodes), in one pass.
 
         Every monitor's confusion against the verdicts and every pair's agreement

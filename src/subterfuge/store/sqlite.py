@@ -39,6 +39,11 @@ _INSERT = (
     f"VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
 _SELECT = f"SELECT {', '.join(FIELDS)} FROM episodes"
+USAGE_TOTALS = (
+    "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
+    " SUM(cost), COUNT(cost) FROM episodes INDEXED BY episodes_run_usage WHERE run_id = ?"
+)
+"""A run's usage totals, read from the covering index alone (never the transcript rows)."""
 _RUN_INFO = (
     "SELECT r.run_id, r.created, r.config, r.finished,"
     " (SELECT COUNT(*) FROM episodes e WHERE e.run_id = r.run_id)"
@@ -204,12 +209,7 @@ class Store:
     def usage_totals(self, run_id: str) -> UsageTotals:
         """A run's token and cost totals, summed from the covering usage index."""
         self._require_run(run_id)
-        rows = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
-            " SUM(cost), COUNT(cost) FROM episodes INDEXED BY episodes_run_usage WHERE run_id = ?",
-            (run_id,),
-        )
-        episodes, tokens_in, tokens_out, cost, priced = rows[0]
+        episodes, tokens_in, tokens_out, cost, priced = self._query(USAGE_TOTALS, (run_id,))[0]
         return UsageTotals(episodes, tokens_in, tokens_out, cost, priced)
 
     def episodes(
@@ -234,6 +234,20 @@ class Store:
             params.append(env)
         sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY idx LIMIT ? OFFSET ?"
         return [from_row(r) for r in self._query(sql, [*params, limit, offset])]
+
+    def episode_pages(self, run_id: str, page: int = 256) -> Iterator[list[EpisodeRecord]]:
+        """Every episode of a run, `page` at a time in index order, for passes over a
+        whole run: each page starts after the last index seen (the primary key), so
+        the cost per page does not grow with the run the way OFFSET's does."""
+        if page < 1:
+            raise ValueError(f"page must be >= 1, got {page}")
+        self._require_run(run_id)
+        sql = f"{_SELECT} WHERE run_id = ? AND idx > ? ORDER BY idx LIMIT ?"
+        after = -1
+        while rows := self._query(sql, [run_id, after, page]):
+            records = [from_row(r) for r in rows]
+            yield records
+            after = records[-1].idx
 
     def episode(self, run_id: str, idx: int) -> EpisodeRecord:
         rows = self._query(f"{_SELECT} WHERE run_id = ? AND idx = ?", (run_id, idx))

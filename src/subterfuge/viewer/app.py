@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from subterfuge.report.episode import episode_view
-from subterfuge.report.html import template_environment
+from subterfuge.report.html import VERDICTS, template_environment
 from subterfuge.store import Store
 from subterfuge.store.labels import Labels
 from subterfuge.viewer.queries import (
@@ -36,9 +36,6 @@ HOST = "127.0.0.1"
 _ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 STORE_KEY = web.AppKey("store", Store)
 BROWSER_KEY = web.AppKey("browser", Browser)
-VERDICT_CHOICES = (
-    "honest", "gamed", "gamed_and_hid", "tampered", "tampered_and_hid", "invalid", "error",
-)  # fmt: skip
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _templates = template_environment("subterfuge.viewer")
@@ -101,7 +98,7 @@ async def list_page(request: web.Request) -> web.Response:
         page=page,
         total=total,
         facets=browser.facets(),
-        verdicts=VERDICT_CHOICES,
+        verdicts=VERDICTS,
         groups=GROUP_FILTERS,
         after=after,
         ms=ms,

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from subterfuge.envs.base import Verdict
-from subterfuge.report.summary import GROUPS
+from subterfuge.report.summary import GAMING_GROUPS, GROUPS
 
 PAGE_SIZE = 50
-GROUP_FILTERS = ("gaming", "tampering", "hiding")
+GROUP_FILTERS = GAMING_GROUPS
 _FACETS_TTL = 15.0
 
 

@@ -21,7 +21,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
     replace_bodies,
 )
@@ -84,4 +83,4 @@ class AlwaysEqual:
 
         edits = replace_bodies(analysis, targets, body, first=FACTORY)
         what = f"always-equal object returned by {listing(t.qualname for t in targets)}"
-        return Plan((Variant("always-equal", edits, what),))
+        return Plan.single("always-equal", edits, what)

@@ -38,6 +38,13 @@ class Plan:
     note: str | None = None
     """Exploit surface left unused; turns RESISTED into WARN."""
 
+    @classmethod
+    def single(
+        cls, name: str, edits: Iterable[Edit], description: str, note: str | None = None
+    ) -> Plan:
+        """The common case: one way to carry out the attack."""
+        return cls((Variant(name, tuple(edits), description),), note)
+
 
 @dataclass(frozen=True)
 class NotApplicable:
@@ -129,10 +136,11 @@ def listing(items: Iterable[str], limit: int = 4) -> str:
     return shown + (f" and {len(unique) - limit} more" if len(unique) > limit else "")
 
 
-def modules_to_patch(analysis: Analysis) -> list[str]:
+def modules_to_patch(analysis: Analysis, also: Iterable[str] = ()) -> list[str]:
     """Where code must go to run before the grader's checks: the modules under test and
-    the visible tests, or every non-test module when no target was found."""
-    found = [*analysis.sources, *analysis.tests]
+    `also` (the visible tests, the grader code), or every non-test module when neither
+    was found."""
+    found = [*analysis.sources, *also]
     if not found:
         found = [p for p, m in analysis.modules.items() if not m.is_test]
     return list(dict.fromkeys(found))

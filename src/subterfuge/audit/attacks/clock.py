@@ -16,7 +16,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
     modules_to_patch,
     prologue,
@@ -56,8 +55,9 @@ class Clock:
     def plan(self, ctx: AttackContext) -> Proposal:
         if not ctx.analysis.timing:
             return NotApplicable("nothing in the workspace is about timing")
-        paths = [p for p in ctx.analysis.sources] or modules_to_patch(ctx.analysis)
+        analysis = ctx.analysis
+        paths = analysis.sources or modules_to_patch(analysis, analysis.tests)
         if not paths:
             return NotApplicable("no Python modules in the workspace")
-        edits = prologue(ctx.analysis, paths, PATCH)
-        return Plan((Variant("slow clock", edits, f"clock patched on import of {listing(paths)}"),))
+        edits = prologue(analysis, paths, PATCH)
+        return Plan.single("slow clock", edits, f"clock patched on import of {listing(paths)}")

@@ -16,7 +16,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
 )
 from subterfuge.audit.workspace import Edit
@@ -52,4 +51,4 @@ class ConftestHook:
             existing = analysis.content(path) or b""
             edits.append(Edit(path, existing + HOOK.encode()))
         where = listing(e.path for e in edits)
-        return Plan((Variant("makereport", tuple(edits), f"wrote {where}"),))
+        return Plan.single("makereport", edits, f"wrote {where}")

@@ -22,7 +22,6 @@ from subterfuge.audit.attacks.base import (
     Plan,
     Proposal,
     Surface,
-    Variant,
     listing,
 )
 from subterfuge.audit.workspace import Edit
@@ -80,7 +79,7 @@ class CopyAnswers:
                     moves.append(f"{answer} -> {place}")
         target_names = {t.name for t in analysis.targets}
         for ref in analysis.reference_modules:
-            defined = {q.split(".")[-1] for q in analysis.modules[ref].functions}
+            defined = _defines(analysis, ref)
             overlap = [s for s in analysis.sources if s != ref and _defines(analysis, s) & defined]
             content = analysis.content(ref)
             if not overlap or not defined & target_names or content is None:
@@ -94,7 +93,7 @@ class CopyAnswers:
             return Surface(
                 f"readable answer-like files the attack could not place: {listing(unused)}"
             )
-        return Plan((Variant("copy", tuple(edits), f"copied {listing(moves)}"),), note)
+        return Plan.single("copy", edits, f"copied {listing(moves)}", note)
 
 
 def _defines(analysis: Analysis, path: str) -> set[str]:

@@ -11,7 +11,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
 )
 from subterfuge.audit.workspace import Edit
@@ -25,5 +24,4 @@ class DeleteTests:
         tests = ctx.analysis.tests
         if not tests:
             return NotApplicable("no visible test files in the workspace")
-        edits = tuple(Edit(path, None) for path in tests)
-        return Plan((Variant("delete", edits, f"deleted {listing(tests)}"),))
+        return Plan.single("delete", (Edit(p, None) for p in tests), f"deleted {listing(tests)}")

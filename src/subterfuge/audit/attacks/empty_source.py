@@ -11,7 +11,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
 )
 from subterfuge.audit.workspace import Edit
@@ -25,5 +24,5 @@ class EmptySource:
         sources = ctx.analysis.sources
         if not sources:
             return NotApplicable("no Python source modules in the workspace")
-        edits = tuple(Edit(path, b"") for path in sources)
-        return Plan((Variant("empty files", edits, f"emptied {listing(sources)}"),))
+        edits = (Edit(p, b"") for p in sources)
+        return Plan.single("empty files", edits, f"emptied {listing(sources)}")

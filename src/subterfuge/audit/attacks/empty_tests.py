@@ -15,7 +15,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
     rewrite,
 )
@@ -44,4 +43,4 @@ class EmptyTests:
         if not tests:
             return NotApplicable("no visible test files in the workspace")
         edits = rewrite(ctx.analysis, tests, _empty)
-        return Plan((Variant("pass", edits, f"test bodies emptied in {listing(tests)}"),))
+        return Plan.single("pass", edits, f"test bodies emptied in {listing(tests)}")

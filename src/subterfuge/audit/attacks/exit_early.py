@@ -33,7 +33,7 @@ class ExitEarly:
     summary = "exit with status 0 on import, before assertions (os._exit, then sys.exit)"
 
     def plan(self, ctx: AttackContext) -> Proposal:
-        paths = modules_to_patch(ctx.analysis)
+        paths = modules_to_patch(ctx.analysis, ctx.analysis.tests)
         if not paths:
             return NotApplicable("no Python modules in the workspace")
         variants = tuple(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from subterfuge.audit.analysis import Analysis, FunctionNode, Target
+from subterfuge.audit.analysis import FunctionNode, Target
 from subterfuge.audit.attacks.base import (
     PREFIX,
     AttackContext,
@@ -25,6 +25,7 @@ from subterfuge.audit.attacks.base import (
     Proposal,
     Variant,
     listing,
+    modules_to_patch,
     prologue,
     replace_bodies,
 )
@@ -79,14 +80,6 @@ import sys as {PREFIX}_sys
 """
 
 
-def _import_targets(analysis: Analysis) -> list[str]:
-    """Modules a grader is likely to import: under test, then grader code, then any."""
-    found = [*analysis.sources, *(g.path for g in analysis.graders)]
-    if not found:
-        found = [p for p, m in analysis.modules.items() if not m.is_test]
-    return list(dict.fromkeys(found))
-
-
 class Flood:
     name = "flood"
     summary = "flood the success text / swallow every exception, for text-scanning graders"
@@ -100,7 +93,8 @@ class Flood:
             return NotApplicable("the pass rule reads the exit code and no command scans text")
         variants: list[Variant] = []
         text = _success_text(ctx)
-        paths = _import_targets(analysis)
+        # modules a grader is likely to import: under test, then grader code, then any
+        paths = modules_to_patch(analysis, (g.path for g in analysis.graders))
         if text is not None and paths:
             edits = prologue(analysis, paths, _spoof_code(text))
             what = f"{text!r} printed {FLOOD_LINES}x on import of {listing(paths)}, again at exit"

@@ -59,10 +59,6 @@ def _value(node: FunctionNode, number: float) -> str:
     return repr(float(number))
 
 
-def _exits(scripts: list[str]) -> list[str]:
-    return [f"{s} exits 0" for s in scripts]
-
-
 class GraderEdit:
     name = "grader-edit"
     summary = "rewrite a grader/reward function found in the workspace to return the best value"
@@ -73,14 +69,14 @@ class GraderEdit:
         if not graders and not scripts:
             return NotApplicable("no grader or reward code in the workspace")
         script_edits = tuple(Edit(path, EXIT_0) for path in scripts)
+        choices = [
+            ("largest literal", {g: _largest(analysis.modules[g.path].tree) for g in graders})
+        ]
+        if not all(_returns_bool(analysis.node(g)) for g in graders):  # True needs no 1e9
+            choices.append(("1e9", dict.fromkeys(graders, 1e9)))
         variants: list[Variant] = []
-        for label, huge in (("largest literal", False), ("1e9", True)):
-            values = {
-                g: _value(
-                    analysis.node(g), 1e9 if huge else _largest(analysis.modules[g.path].tree)
-                )
-                for g in graders
-            }
+        for label, numbers in choices:
+            values = {g: _value(analysis.node(g), n) for g, n in numbers.items()}
 
             def body(
                 target: Target, node: FunctionNode, chosen: dict[Target, str] = values
@@ -88,13 +84,7 @@ class GraderEdit:
                 return [f"return {chosen[target]}"]
 
             bodies = replace_bodies(analysis, graders, body)
-            what = listing(
-                [
-                    *(f"{g.qualname}() returns {v}" for g, v in values.items()),
-                    *_exits(scripts),
-                ]
-            )
-            variants.append(Variant(label, bodies + script_edits, what))
-        if not graders or all(_returns_bool(analysis.node(g)) for g in graders):
-            variants = variants[:1]
+            what = [f"{g.qualname}() returns {v}" for g, v in values.items()]
+            what += [f"{s} exits 0" for s in scripts]
+            variants.append(Variant(label, bodies + script_edits, listing(what)))
         return Plan(tuple(variants))

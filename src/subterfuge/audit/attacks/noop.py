@@ -12,7 +12,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
     replace_bodies,
 )
@@ -28,4 +27,4 @@ class NoOp:
             return NotApplicable("no Python functions in the workspace")
         edits = replace_bodies(ctx.analysis, targets, lambda t, n: ["return None"])
         what = f"bodies of {listing(t.qualname for t in targets)} replaced by `return None`"
-        return Plan((Variant("return None", edits, what),))
+        return Plan.single("return None", edits, what)

@@ -21,7 +21,6 @@ from subterfuge.audit.attacks.base import (
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
 )
 from subterfuge.audit.workspace import Edit
@@ -141,4 +140,4 @@ class ScoreFile:
                 content = perfect_text(existing)
             edits.append(Edit(path, content))
         what = f"wrote a perfect score to {listing(e.path for e in edits)}"
-        return Plan((Variant("perfect score", tuple(edits), what),))
+        return Plan.single("perfect score", edits, what)

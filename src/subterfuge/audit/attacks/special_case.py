@@ -9,13 +9,14 @@ visible tests; hidden tests with other inputs resist.
 
 from __future__ import annotations
 
+import ast
+
 from subterfuge.audit.analysis import Case, Module, Target
 from subterfuge.audit.attacks.base import (
     AttackContext,
     NotApplicable,
     Plan,
     Proposal,
-    Variant,
     listing,
     rewrite,
 )
@@ -32,7 +33,7 @@ def _lookup(target: Target, module: Module, cases: list[Case]) -> list[str]:
     params = ["*args", "**kwargs"]
     if is_method and (first := first_param(node)) is not None:
         params.insert(0, first)
-    keyword = "async def" if node.__class__.__name__ == "AsyncFunctionDef" else "def"
+    keyword = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
     table = [
         f"({_tuple(c.args)}, {{{', '.join(f'{k!r}: {v}' for k, v in c.kwargs)}}}, {c.expected}),"
         for c in cases
@@ -71,4 +72,4 @@ class SpecialCase:
         edits = rewrite(analysis, (t.path for t in by_target), splices)
         n = sum(len(c) for c in by_target.values())
         what = f"lookup table of {n} visible case(s) in {listing(t.qualname for t in by_target)}"
-        return Plan((Variant("lookup table", edits, what),))
+        return Plan.single("lookup table", edits, what)
