@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -213,10 +214,10 @@ async def test_grade_isolated_with_agent_edits(sb: BwrapSandbox) -> None:
 
 @needs_bwrap
 async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
-    # ptrace is denied, and no live process is visible (an agent's dying init may
-    # linger a moment as a zombie in the old /proc: it has no memory to reach into).
+    # The only other live process a program sees is pid 1, which runs the grading:
+    # it cannot trace it, and signals from inside the namespace do not reach it.
     code = (
-        "import ctypes, os\n"
+        "import ctypes, os, signal\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "def alive(pid):\n"
         "    try:\n"
@@ -224,11 +225,16 @@ async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
         "    except OSError:\n"
         "        return False\n"
         "    return stat.rsplit(')', 1)[1].split()[0] != 'Z'\n"
-        "live = [p for p in os.listdir('/proc') if p.isdigit() and alive(p)]\n"
-        "print(libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno(), len(live))\n"
+        "live = sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and alive(p))\n"
+        "traced = libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno()\n"
+        "for sig in (signal.SIGSTOP, signal.SIGKILL, signal.SIGTERM):\n"
+        "    os.kill(1, sig)\n"
+        "print(os.getppid(), traced, live == [1, os.getpid()])\n"
     )
-    results = await sb.grade({"spy": code})
-    assert results["spy"].stdout.split() == ["-1", "1", "0"], results
+    results = await sb.grade({"spy": code, "after": "print('still grading')"})
+    assert results["spy"].stdout == "1 (-1, 1) True\n", results
+    assert results["after"].stdout == "still grading\n"
+    assert (await sb.run("echo ok")).stdout == "ok\n"
 
 
 @needs_bwrap
@@ -290,17 +296,74 @@ async def test_memory_limit() -> None:
 
 
 @needs_bwrap
-async def test_close_removes_workspace_and_is_idempotent(tmp_path: object) -> None:
+async def test_close_empties_workspace_and_backend_close_removes_it() -> None:
     if not OK:
         pytest.skip(WHY)
-    sandbox = await BwrapBackend().create([ENV], FILES, FAST)
-    root = sandbox._host_root()
+    backend = BwrapBackend()
+    sandbox = await backend.create([ENV], FILES, FAST)
+    root = Path(sandbox._host_root())
     await sandbox.run("mkdir -p /root/locked/a && chmod 000 /root/locked")
     await sandbox.close()
     await sandbox.close()
-    assert not os.path.exists(root)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == [
+        "home",
+        "rl_environment",
+        "root",
+    ]
     with pytest.raises(SandboxError):
         await sandbox.run("echo x")
+    backend.close()
+    assert not root.exists()
+
+
+LEAVE_BEHIND = (
+    "echo secret > /tmp/t; mkdir /tmp/d; touch /tmp/d/f; chmod 000 /tmp/d; "
+    "echo s > /dev/shm/s; touch /dev/evil; "
+    "python3 -c 'import ctypes; print(ctypes.CDLL(None).shmget(4660, 4096, 0o1666) >= 0)'; "
+    "(sleep 60 &); echo edited > /root/rl_environment/compute_reward.py; echo n > /root/new; "
+    "kill -KILL 1; kill -STOP 1; echo pid1 untouched"
+)
+LOOK = (
+    "ls -A /tmp /dev/shm; ls /dev | grep -c evil; tail -n +2 /proc/sysvipc/shm | wc -l; "
+    "cat /proc/[0-9]*/comm | grep -c sleep; ls /root; cat /root/rl_environment/compute_reward.py"
+)
+
+
+@needs_bwrap
+async def test_reused_sandbox_starts_clean() -> None:
+    # A sandbox serves episode after episode: nothing one episode leaves (files,
+    # scratch space, SysV IPC, processes) may reach the next.
+    if not OK:
+        pytest.skip(WHY)
+    backend = BwrapBackend()
+    try:
+        first = await backend.create([ENV], FILES, FAST)
+        slot = first._slot
+        r = await first.run(LEAVE_BEHIND)
+        assert r.stdout == "True\npid1 untouched\n", r
+        assert (await first.run("echo alive")).stdout == "alive\n"
+        await first.close()
+        second = await backend.create([ENV], FILES, FAST)
+        assert second._slot is slot  # the same warm sandbox
+        r = await second.run(LOOK)
+        assert r.stdout == (
+            "/dev/shm:\n\n/tmp:\n0\n0\n0\nrl_environment\ndef reward():\n    return 1.5\n"
+        ), r
+        await second.close()
+    finally:
+        backend.close()
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers of x86_64")
+async def test_objects_that_outlive_processes_are_denied(sb: BwrapSandbox) -> None:
+    # POSIX message queues and keyrings would survive into the next episode.
+    probe = (
+        "python3 -c 'import ctypes; c = ctypes.CDLL(None, use_errno=True); "
+        'print(c.syscall(248, b"user", b"k", b"v", 1, -4), ctypes.get_errno(), '
+        'c.syscall(240, b"/q", 0o100 | 2, 0o600, None), ctypes.get_errno())\''
+    )
+    assert (await sb.run(probe)).stdout == "-1 1 -1 1\n"
 
 
 @needs_bwrap

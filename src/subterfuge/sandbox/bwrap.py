@@ -1,35 +1,42 @@
-"""The default backend: each episode in its own bubblewrap namespaces.
+"""The default backend: each episode in bubblewrap namespaces of its own.
 
-Layout on the host: `<base>/ep-XXXX/fs/<top>` holds the episode's files, and each
-`<top>` (`/root` always, plus `/rl_environment`, `/home`, ...) is bind-mounted
-read-write; the system directories are read-only, `/tmp` is a private tmpfs,
-there is no network (only loopback) and the agent is uid 0 of its own user
-namespace. When the harness is root, each sandbox runs under its own host uid
-from a pool, because the kernel exempts host root from RLIMIT_NPROC; the limit
-itself (`ulimit -u`, counted per user namespace on Linux >= 5.14) then makes a
-fork bomb cost only its own episode.
+Layout on the host: `<base>/slot-XXXX/fs/<top>` holds the episode's files, and
+each `<top>` (`/root` always, plus `/rl_environment`, `/home`, ...) is
+bind-mounted read-write; the system directories are read-only, `/tmp` is a
+private tmpfs, there is no network (only loopback) and the agent is uid 0 of its
+own user namespace. When the harness is root, each sandbox runs under its own
+host uid from a pool, because the kernel exempts host root from RLIMIT_NPROC;
+the limit itself (`ulimit -u`, counted per user namespace on Linux >= 5.14) then
+makes a fork bomb cost only its own episode.
+
+Sandboxes are warm: a slot (`slot.py`) serves one episode at a time and is reset
+by its pid 1 (`pid1.py`) and the host between episodes, so the namespaces and
+mounts are built once per slot, not once per episode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import sys
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
 from subterfuge.envs.base import ProgramResult
+from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import Limits, SandboxError
-from subterfuge.sandbox.core import ShellSandbox
-from subterfuge.sandbox.grader import ZygoteGrader, pin_namespaces
-from subterfuge.sandbox.procs import children_map, descendants, rmtree, wait_gone
+from subterfuge.sandbox.core import ShellProcess, ShellSandbox
+from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
+from subterfuge.sandbox.procs import descendants
+from subterfuge.sandbox.seccomp import filter_program
+from subterfuge.sandbox.slot import Command, Slot, SlotShell, pipe_reader, start_shell
 from subterfuge.sandbox.uids import UidPool, user_processes
-from subterfuge.sandbox.workspace import materialize, top_levels
+from subterfuge.sandbox.workspace import populate, top_levels
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 SHIM_DIR = "/.subterfuge/bin"
@@ -63,15 +70,6 @@ def _python() -> tuple[str, tuple[str, ...]]:
     base = os.path.realpath(sys.base_prefix)
     extra = ("--ro-bind", base, PYTHON_MOUNT, "--setenv", "LD_LIBRARY_PATH", f"{PYTHON_MOUNT}/lib")
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
-
-
-def _zygote_python() -> tuple[str, tuple[str, str] | None]:
-    """The host path of the sandbox's interpreter, and how its stdlib path maps inside."""
-    python, extra = _python()
-    if not extra:
-        return python, None
-    base = os.path.realpath(sys.base_prefix)
-    return python.replace(PYTHON_MOUNT, base, 1), (base, PYTHON_MOUNT)
 
 
 @cache
@@ -142,132 +140,83 @@ _POOL = UidPool()
 
 
 class BwrapSandbox(ShellSandbox):
-    """The shell runs under bwrap; grading runs in the backend's zygote (see `grade`)."""
+    """One episode in a warm slot: the shell and grading both run under the slot's pid 1."""
 
-    def __init__(self, backend: BwrapBackend, episode: Path, tops: list[str], limits: Limits):
+    def __init__(self, backend: BwrapBackend, slot: Slot, limits: Limits) -> None:
         super().__init__(limits)
         self._backend = backend
-        self._episode = episode
-        self._tops = tops
-        self._uid: int | None = None
-        self._info = -1
+        self._slot: Slot | None = slot
         self.python = _python()[0]
 
+    def _live_slot(self) -> Slot:
+        if self._slot is None:
+            raise SandboxError("sandbox is closed")
+        return self._slot
+
+    async def _spawn(self, argv: list[str]) -> ShellProcess:
+        slot = self._live_slot()
+        if not slot.alive:  # pid 1 died (and every process with it); the files remain
+            await slot.boot()
+        return await start_shell(slot, argv)
+
+    async def _kill_shell(self, proc: ShellProcess) -> None:
+        slot = self._live_slot()
+        if slot.alive:
+            await slot.call(("kill",))
+
+    def _command_pids(self, proc: ShellProcess) -> list[int]:
+        assert isinstance(proc, SlotShell)
+        shell = proc.host_pid()
+        return [] if shell is None else descendants(shell)
+
     async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
-        """Pin the sandbox's namespaces, kill every agent process, grade in the zygote."""
+        """Kill every agent process, then have the slot's pid 1 fork each program in turn."""
         if self._closed:
             raise SandboxError("sandbox is closed")
+        await self._stop_shell()
         if not programs:
-            await self._stop_shell()
             return {}
-        init = self._sandbox_pid()
-        namespaces = pin_namespaces(init)
+        slot = self._live_slot()
+        if not slot.alive:
+            await slot.boot()
+        request = (
+            "grade",
+            [(str(k), str(v)) for k, v in programs.items()],
+            float(self.limits.program_timeout),
+            int(self.limits.output_bytes),
+            runner_rlimits(self.limits),
+            filter_program(seccomp.GRADING),
+        )
+        budget = grading_budget(programs, self.limits)
+        r, w = os.pipe()
+        reader, transport = await pipe_reader(r)
         try:
-            init_fd = os.pidfd_open(init)
-        except OSError:
-            init_fd = -1  # already gone, and with it every process of the namespace
-        try:
-            await self._stop_shell()  # bwrap dies, and --die-with-parent takes pid 1 along
-            if init_fd >= 0:  # pid 1 exits only once every process in its namespace has
-                fd, init_fd = init_fd, -1
-                await wait_gone(fd)
-        except BaseException:
-            for fd in [*namespaces, init_fd]:
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        return await self._backend.grader.grade(namespaces, programs, self.limits)
-
-    def _sandbox_pid(self) -> int:
-        """Host pid of the shell sandbox's first process, as bwrap reported it."""
-        try:
-            info = json.loads(os.read(self._info, 1 << 16) or b"{}")
-            return int(info["child-pid"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise SandboxError(f"bwrap did not report its sandbox pid: {exc}") from exc
+            try:
+                await slot.call(request, fds=(w,), timeout=budget)
+            finally:
+                os.close(w)
+            data = await reader.read()  # pid 1 has written it all and closed its end
         finally:
-            os.close(self._info)
-            self._info = -1
-
-    def _argv(self, argv: list[str], *, info_fd: int) -> list[str]:
-        fs = self._episode / "fs"
-        args = namespace_args(self._backend.bwrap)
-        if "tmp" not in self._tops:
-            args += ["--size", str(TMP_BYTES)] if self._backend.tmpfs_size else []
-            args += ["--tmpfs", "/tmp"]
-        for top in self._tops:
-            args += ["--bind", str(fs / top), "/" + top]
-        python, extra = _python()
-        args += [*extra, "--dir", SHIM_DIR]
-        args += [
-            "--symlink",
-            python,
-            f"{SHIM_DIR}/python3",
-            "--symlink",
-            python,
-            f"{SHIM_DIR}/python",
-        ]
-        args += ["--remount-ro", "/", "--chdir", "/root", "--clearenv"]
-        args += ["--setenv", "HOME", "/root", "--setenv", "PATH", PATH]
-        args += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TERM", "dumb"]
-        args += ["--info-fd", str(info_fd)]
-        return [*args, "--", *argv]
-
-    async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
-        # bwrap reports its sandbox's first pid here: grading pins its namespaces.
-        info_r, info_w = os.pipe()
-        if self._info >= 0:
-            os.close(self._info)
-        self._info = info_r
-        ids = setpriv_argv(self._backend.setpriv, self._uid)
+            transport.close()
         try:
-            return await asyncio.create_subprocess_exec(
-                *ids,
-                *self._argv(argv, info_fd=info_w),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={},
-                pass_fds=(info_w,),
-            )
-        except OSError as exc:
-            raise SandboxError(f"could not start bwrap: {exc}") from exc
-        finally:
-            os.close(info_w)
-
-    def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
-        # SIGKILL to bwrap; --die-with-parent takes its pid 1 and so the whole namespace
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-
-    def _command_pids(self, proc: asyncio.subprocess.Process) -> list[int]:
-        children = children_map()
-        pids: list[int] = []
-        for init in children.get(proc.pid, []):
-            for shell in children.get(init, []):
-                pids += descendants(shell, children)
-        return pids
+            return parse_runner_output(data, list(programs))
+        except (SandboxError, ValueError) as exc:
+            raise SandboxError(f"{exc}: {data[:300]!r}") from None
 
     def _host_root(self) -> str:
-        return str(self._episode / "fs")
+        return str(self._live_slot().fs)
 
     def _process_limit(self) -> int:
-        return process_limit(self.limits, pooled=self._uid is not None)
+        return process_limit(self.limits, pooled=self._live_slot().uid is not None)
 
     async def _remove(self) -> None:
-        if self._info >= 0:
-            os.close(self._info)
-            self._info = -1
-        try:
-            await asyncio.to_thread(rmtree, self._episode)
-        finally:
-            if self._uid is not None:
-                _POOL.release(self._uid)
-                self._uid = None
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await self._backend.release(slot)
 
 
 class BwrapBackend:
-    """Creates bubblewrap sandboxes (see the module docstring for the layout)."""
+    """Hands out bubblewrap sandboxes from a pool of warm slots (see `slot.py`)."""
 
     name = "bwrap"
 
@@ -279,26 +228,97 @@ class BwrapBackend:
         self.base_dir = Path(base_dir) if base_dir is not None else default_base_dir()
         self.tmpfs_size = tmpfs_size_supported(found)
         self.setpriv = shutil.which("setpriv")
-        self.grader = ZygoteGrader(*_zygote_python())
         self._base_ready = False
+        self._idle: dict[tuple[str, ...], list[Slot]] = {}
+        self._slots: set[Slot] = set()
+        # Slots die with the harness anyway (--die-with-parent); this ends them with us.
+        weakref.finalize(self, _destroy_all, self._slots)
+
+    def _command(self, fs: Path, tops: Sequence[str], uid: int | None) -> Command:
+        def command(info_fd: int) -> list[str]:
+            return [*setpriv_argv(self.setpriv, uid), *sandbox_args(self, fs, tops, info_fd)]
+
+        return command
+
+    async def _new_slot(self, tops: list[str]) -> Slot:
+        if not self._base_ready:
+            prepare_base_dir(self.base_dir)
+            self._base_ready = True
+        uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
+        root = Path(tempfile.mkdtemp(prefix="slot-", dir=self.base_dir))
+        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _python()[0])
+        self._slots.add(slot)
+        try:
+            slot.make_tops()
+            await slot.boot()
+        except BaseException:
+            self._destroy(slot)
+            raise
+        return slot
 
     async def create(
         self, dirs: Sequence[str], files: Mapping[str, str], limits: Limits
     ) -> BwrapSandbox:
         tops = top_levels(dirs, files, reserved=(*SYSTEM_DIRS, "/proc", "/dev", "/sys"))
-        if not self._base_ready:
-            prepare_base_dir(self.base_dir)
-            self._base_ready = True
-        episode = Path(tempfile.mkdtemp(prefix="ep-", dir=self.base_dir))
-        sandbox = BwrapSandbox(self, episode, tops, limits)
+        idle = self._idle.get(tuple(tops))
+        slot = idle.pop() if idle else await self._new_slot(tops)
+        sandbox = BwrapSandbox(self, slot, limits)
         try:
-            uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
-            sandbox._uid = uid
-            materialize(episode / "fs", tops, dirs, files, owner=uid)
-            if uid is not None:
-                os.chown(episode, uid, uid)
+            populate(slot.fs, dirs, files)
+            slot.give_files()
             await sandbox.start_shell()
         except BaseException:
             await sandbox.close()
             raise
         return sandbox
+
+    async def release(self, slot: Slot) -> None:
+        """Reset a slot for the next episode, or destroy it if it cannot be trusted."""
+        try:
+            await slot.call(("reset",))
+            await asyncio.to_thread(slot.empty_tops)
+        except BaseException:
+            self._destroy(slot)
+            raise
+        self._idle.setdefault(slot.tops, []).append(slot)
+
+    def _destroy(self, slot: Slot) -> None:
+        self._slots.discard(slot)
+        try:
+            slot.destroy()
+        finally:
+            if slot.uid is not None:
+                _POOL.release(slot.uid)
+
+    def close(self) -> None:
+        """Destroy every slot (idle ones; open sandboxes must be closed first)."""
+        for slots in self._idle.values():
+            for slot in slots:
+                self._destroy(slot)
+        self._idle.clear()
+
+
+def _destroy_all(slots: set[Slot]) -> None:
+    for slot in list(slots):
+        with contextlib.suppress(Exception):
+            slot.destroy()
+            if slot.uid is not None:
+                _POOL.release(slot.uid)
+    slots.clear()
+
+
+def sandbox_args(backend: BwrapBackend, fs: Path, tops: Sequence[str], info_fd: int) -> list[str]:
+    """bwrap's arguments for a slot: its files read-write, the rest read-only, our pid 1."""
+    args = namespace_args(backend.bwrap)
+    if "tmp" not in tops:
+        args += ["--size", str(TMP_BYTES)] if backend.tmpfs_size else []
+        args += ["--tmpfs", "/tmp"]
+    for top in tops:
+        args += ["--bind", str(fs / top), "/" + top]
+    python, extra = _python()
+    args += [*extra, "--dir", SHIM_DIR]
+    args += ["--symlink", python, f"{SHIM_DIR}/python3", "--symlink", python, f"{SHIM_DIR}/python"]
+    args += ["--remount-ro", "/", "--chdir", "/root", "--clearenv"]
+    args += ["--setenv", "HOME", "/root", "--setenv", "PATH", PATH]
+    args += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TERM", "dumb"]
+    return [*args, "--as-pid-1", "--info-fd", str(info_fd)]

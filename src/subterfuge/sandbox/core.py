@@ -1,9 +1,9 @@
 """What every backend shares: the persistent shell's life cycle, grading, snapshots.
 
 A backend subclasses `ShellSandbox` and says only how to start a process inside
-its workspace (`_spawn`), how to kill everything one such process started
-(`_kill_tree`), where sandbox `/` lives on the host (`_host_root`) and how to
-remove the workspace (`_remove`).
+its workspace (`_spawn`), how to kill everything the shell started (`_kill_shell`)
+or only the command it runs (`_command_pids`), where sandbox `/` lives on the
+host (`_host_root`) and how to remove the workspace (`_remove`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox.base import CommandResult, Limits, SandboxError
-from subterfuge.sandbox.grading import run_programs
-from subterfuge.sandbox.procs import descendants, kill_pids
+from subterfuge.sandbox.procs import kill_pids
 from subterfuge.sandbox.shell import Framer, StreamCollector, parse_exit_code
 from subterfuge.sandbox.snapshot import take_snapshot
 
@@ -32,6 +32,19 @@ def ulimit_line(limits: Limits, processes: int) -> str:
     return f"ulimit -H -S -u {processes} -v {memory_kib} -f {file_kib}"
 
 
+class ShellProcess(Protocol):
+    """The shell as the sandbox sees it (asyncio's `Process` is one)."""
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+
 class ShellSandbox:
     """One episode: a persistent shell, a grader, host-side snapshots."""
 
@@ -40,21 +53,22 @@ class ShellSandbox:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._framer = Framer()
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: ShellProcess | None = None
         self._out: StreamCollector | None = None
         self._err: StreamCollector | None = None
         self._closed = False
 
     # --- backend hooks -------------------------------------------------------------
-    async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
+    async def _spawn(self, argv: list[str]) -> ShellProcess:
         raise NotImplementedError
 
-    def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
+    async def _kill_shell(self, proc: ShellProcess) -> None:
+        """Kill the shell and everything it started."""
         raise NotImplementedError
 
-    def _command_pids(self, proc: asyncio.subprocess.Process) -> list[int]:
+    def _command_pids(self, proc: ShellProcess) -> list[int]:
         """Host pids of what the shell in `proc` is running (killed on an output flood)."""
-        return descendants(proc.pid)
+        raise NotImplementedError
 
     def _host_root(self) -> str:
         raise NotImplementedError
@@ -84,7 +98,7 @@ class ShellSandbox:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        self._kill_tree(proc)
+        await self._kill_shell(proc)
         if proc.stdin is not None:
             proc.stdin.close()
         await proc.wait()
@@ -184,22 +198,8 @@ class ShellSandbox:
 
     # --- grading, snapshot, close -----------------------------------------------------
     async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
-        """Kill every agent process, then run all programs in one fresh runner."""
-        if self._closed:
-            raise SandboxError("sandbox is closed")
-        await self._stop_shell()
-        runner: list[asyncio.subprocess.Process] = []
-
-        async def spawn(argv: list[str]) -> asyncio.subprocess.Process:
-            runner.append(await self._spawn(argv))
-            return runner[-1]
-
-        try:
-            return await run_programs(spawn, self.python, programs, self.limits)
-        finally:
-            for proc in runner:
-                self._kill_tree(proc)
-                await proc.wait()
+        """Kill every agent process, then run each program in isolation (per backend)."""
+        raise NotImplementedError
 
     def snapshot(self, paths: Sequence[str]) -> dict[str, str]:
         return take_snapshot(self._host_root(), paths, self.limits.snapshot_file_bytes)

@@ -19,8 +19,10 @@ import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox.base import Limits, SandboxError
-from subterfuge.sandbox.core import ShellSandbox
+from subterfuge.sandbox.core import ShellProcess, ShellSandbox
+from subterfuge.sandbox.grading import run_programs
 from subterfuge.sandbox.procs import descendants, kill_pids, rmtree
 from subterfuge.sandbox.workspace import path_parts, write_file
 
@@ -70,6 +72,24 @@ class PlainSandbox(ShellSandbox):
         self._created = created
         self.python = shutil.which("python3", path=_PATH) or sys.executable
 
+    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
+        """Kill every agent process, then run all programs in one fresh runner."""
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+        await self._stop_shell()
+        runner: list[asyncio.subprocess.Process] = []
+
+        async def spawn(argv: list[str]) -> asyncio.subprocess.Process:
+            runner.append(await self._spawn(argv))
+            return runner[-1]
+
+        try:
+            return await run_programs(spawn, self.python, programs, self.limits)
+        finally:
+            for proc in runner:
+                await self._kill_shell(proc)
+                await proc.wait()
+
     async def _spawn(self, argv: list[str]) -> asyncio.subprocess.Process:
         cwd = "/root" if os.path.isdir("/root") and os.access("/root", os.X_OK) else "/"
         try:
@@ -85,11 +105,16 @@ class PlainSandbox(ShellSandbox):
         except OSError as exc:
             raise SandboxError(f"could not start {argv[0]}: {exc}") from exc
 
-    def _kill_tree(self, proc: asyncio.subprocess.Process) -> None:
+    async def _kill_shell(self, proc: ShellProcess) -> None:
         """Best effort without a pid namespace: the session, then any stray descendants."""
+        assert isinstance(proc, asyncio.subprocess.Process)
         kill_pids(descendants(proc.pid))
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, 9)
+
+    def _command_pids(self, proc: ShellProcess) -> list[int]:
+        assert isinstance(proc, asyncio.subprocess.Process)
+        return descendants(proc.pid)
 
     def _host_root(self) -> str:
         return "/"

@@ -1,7 +1,7 @@
 """The grading runner: runs each grading program in a forked child.
 
-Two users: the zygote (`zygote.py`) calls `_run_one` for every program of every
-bwrap episode; the plain backend runs this file as `python3 -S -I -c <source>`,
+Two users: pid 1 of every bwrap sandbox (`pid1.py`) calls `run_all` itself;
+the plain backend runs this file as `python3 -S -I -c <source>`,
 one interpreter per episode. Programs never share modules or state and one that
 hangs is killed alone. It imports only modules built into the interpreter (no
 `json`, `signal`, `traceback`: those cost more start-up time than the whole rest
@@ -56,7 +56,9 @@ def _execute(name: str, source: str) -> int:
     return code
 
 
-def _child(name: str, source: str, w_out: int, w_err: int, close: list[int]) -> None:
+def _child(
+    name: str, source: str, w_out: int, w_err: int, close: list[int], prepare: object
+) -> None:
     code = 1
     try:
         os.setsid()
@@ -69,6 +71,8 @@ def _child(name: str, source: str, w_out: int, w_err: int, close: list[int]) -> 
         # Nothing but stdio: an inherited descriptor (the result pipe above all)
         # would let agent code write into what the harness parses.
         os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        if callable(prepare):
+            prepare()
         code = _execute(name, source)
     finally:
         os._exit(code)
@@ -104,12 +108,14 @@ def _status_code(status: int) -> int:
     return 1
 
 
-def _run_one(name: str, source: str, timeout: float, cap: int) -> tuple[int, bool, bytes, bytes]:
+def _run_one(
+    name: str, source: str, timeout: float, cap: int, prepare: object = None
+) -> tuple[int, bool, bytes, bytes]:
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _child(name, source, w_out, w_err, [r_out, r_err])
+        _child(name, source, w_out, w_err, [r_out, r_err], prepare)
     os.close(w_out)
     os.close(w_err)
     deadline = time.monotonic() + timeout
@@ -167,15 +173,20 @@ def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
 
 
 def run_all(
-    programs: list[tuple[str, str]], timeout: float, cap: int, after_each: object = None
+    programs: list[tuple[str, str]],
+    timeout: float,
+    cap: int,
+    after_each: object = None,
+    prepare: object = None,
 ) -> bytes:
     """Run each program in turn; the framed result document (see the module docstring).
 
-    `after_each` (if given) is called after every program, before the next starts.
+    `after_each` (if given) is called after every program, before the next starts;
+    `prepare` (if given) in each program's process, just before the program runs.
     """
     parts = [b"SFGR1\n"]
     for name, source in programs:
-        code, timed_out, out, err = _run_one(name, source, timeout, cap)
+        code, timed_out, out, err = _run_one(name, source, timeout, cap, prepare)
         if callable(after_each):
             after_each()
         parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))

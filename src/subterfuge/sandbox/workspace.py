@@ -49,12 +49,17 @@ def materialize(
     for top in tops:
         (fs / top).mkdir(mode=0o755)
     (fs / "root").chmod(0o700)
+    populate(fs, dirs, files)
+    if owner is not None:
+        chown_tree(fs, owner)
+
+
+def populate(fs: Path, dirs: Sequence[str], files: Mapping[str, str]) -> None:
+    """Create the episode's dirs and files under `fs` (whose tops exist)."""
     for d in dirs:
         (fs / "/".join(path_parts(d))).mkdir(parents=True, exist_ok=True)
     for f, text in files.items():
         write_file(fs / "/".join(path_parts(f)), text)
-    if owner is not None:
-        chown_tree(fs, owner)
 
 
 def chown_tree(root: Path, uid: int) -> None:

@@ -1,0 +1,334 @@
+"""Pid 1 of a warm bubblewrap sandbox: starts shells, kills, resets between episodes, grades.
+
+Creating a sandbox (namespaces, mounts, bash) and joining its namespaces to
+grade it cost about half of an episode's CPU. A sandbox therefore lives across
+episodes (a *slot*, see `slot.py`), and this process, pid 1 of its pid
+namespace, does between two episodes what a new sandbox would have given: every
+process killed and reaped, and everything the agent could leave outside its
+files removed (SysV IPC objects, /tmp, /dev/shm and new /dev entries; POSIX
+message queues and keys are denied by the seccomp filter instead, since they
+cannot be listed from here). The episode's files themselves are reset by the
+host.
+
+Agent processes can neither stop, kill, trace nor read this process: the kernel
+delivers no signal to a namespace's pid 1 from inside the namespace unless pid 1
+handles it (it handles only SIGCHLD), and it is not dumpable. Grading starts once
+every agent process is gone: pid 1 forks each program in turn (no capabilities,
+the seccomp filter, the resource limits) and kills everything a program left
+before the next one starts (`runner.run_all`).
+
+It runs with the sandbox's own interpreter as `python -S -I -B -c <this source>
+<runner source> <socket fd> <seccomp filter, hex>`: no file of the harness needs
+to be visible inside.
+Only the standard library, all of it imported before any agent runs, and valid
+for any Python >= 3.9.
+
+Protocol (SOCK_SEQPACKET; one marshalled request, then one marshalled reply):
+  ("shell", argv)  + stdin, stdout, stderr fds           -> ("ok", pid)
+  ("wait", pid, seconds)                                -> ("ok", exit code or None)
+  ("kill",)                                             -> ("ok",)
+  ("reset",)                                            -> ("ok",) or ("error", why)
+  ("grade", programs, timeout, cap, rlimits, seccomp) + result fd -> ("ok",)
+It announces itself with ("ready",) once started.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import marshal
+import os
+import select
+import signal
+import socket
+import sys
+import types
+from typing import Any
+
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+_CAP_VERSION_3 = 0x20080522
+IPC_RMID = 0
+SCRATCH = ("/tmp", "/dev/shm")
+"""Writable places that are not the episode's files: emptied between episodes."""
+
+_libc = ctypes.CDLL(None, use_errno=True)
+runner: Any = None
+"""The grading runner module, built from the source given on the command line."""
+EXITS: dict[int, int] = {}
+"""pid -> exit code of the shells this process started and has reaped."""
+SHELLS: set[int] = set()
+"""pids of shells still running."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _seccomp(program: bytes | None) -> None:
+    """No new privileges, then the filter (a no-op without one)."""
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if program:
+        buf = ctypes.create_string_buffer(program, len(program))
+        prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        _check(
+            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp"
+        )
+
+
+def _drop_privileges(program: bytes | None) -> None:
+    """No capabilities now or after exec, no new privileges, the seccomp filter."""
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows (or none left to drop)
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)), data), "capset")
+    _seccomp(program)
+
+
+def _record(pid: int, status: int) -> None:
+    if pid in SHELLS:
+        SHELLS.discard(pid)
+        EXITS[pid] = runner._status_code(status)
+
+
+def reap(block: bool = False) -> None:
+    """Collect exited children (orphans come here too); with `block`, until none is left."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return
+        _record(pid, status)
+
+
+def kill_all() -> None:
+    """Kill every other process of the namespace and reap them all."""
+    try:  # noqa: SIM105
+        os.kill(-1, signal.SIGKILL)  # from pid 1: everyone in the namespace but itself
+    except OSError:
+        pass
+    reap(block=True)
+
+
+def _remove_ipc() -> None:
+    """SysV shared memory, semaphores and message queues outlive their processes."""
+    for kind, call in (("shm", _libc.shmctl), ("sem", _libc.semctl), ("msg", _libc.msgctl)):
+        try:
+            with open("/proc/sysvipc/" + kind) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            ident = int(row.split()[1])
+            if kind == "sem":
+                _check(call(ident, 0, IPC_RMID, None), "semctl")
+            else:
+                _check(call(ident, IPC_RMID, None), kind + "ctl")
+
+
+def _empty(path: str) -> None:
+    """Remove everything under `path` (not `path`), undoing any `chmod 000` on the way."""
+    for entry in os.scandir(path):
+        full = os.path.join(path, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(full, 0o700)
+            _empty(full)
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+
+
+def reset(dev_entries: set[str]) -> None:
+    kill_all()
+    EXITS.clear()
+    _remove_ipc()
+    for path in SCRATCH:
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o1777)
+            _empty(path)
+    for name in set(os.listdir("/dev")) - dev_entries:
+        full = "/dev/" + name
+        if os.path.isdir(full) and not os.path.islink(full):
+            os.chmod(full, 0o700)
+            _empty(full)
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+
+
+def _start_shell(argv: list[str], fds: list[int]) -> int:
+    """posix_spawn (a vfork: none of this process's memory is copied), as a session leader,
+    on the three pipes, in $HOME; it inherits this process's seccomp filter."""
+    os.chdir(os.environ.get("HOME", "/"))
+    try:
+        actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)]
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds if fd > 2]
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions, setsid=True)
+    finally:
+        os.chdir("/")
+    SHELLS.add(pid)
+    return pid
+
+
+def _wait(pid: int, seconds: float) -> int | None:
+    """The shell's exit code, waiting up to `seconds`; None if it still runs."""
+    if pid not in EXITS and pid in SHELLS:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            select.select([fd], [], [], seconds)
+            os.close(fd)
+            try:
+                got, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                got, status = 0, 0
+            if got:
+                _record(got, status)
+    return EXITS.pop(pid, None if pid in SHELLS else -9)  # -9: gone, status unknown
+
+
+def _grade(
+    out_fd: int,
+    programs: list[tuple[str, str]],
+    timeout: float,
+    cap: int,
+    rlimits: list[tuple[str, int]],
+    seccomp: bytes | None,
+) -> None:
+    """Run each program in a child of this process, killing all it left after each one.
+
+    Here in pid 1, not in a child of it: a program's agent code can signal any
+    process of the namespace but pid 1, so a grading process of its own could be
+    killed to turn a tampering episode into an error.
+    """
+
+    def prepare() -> None:  # in each program's process
+        runner.apply_rlimits(rlimits)
+        _drop_privileges(seccomp)
+
+    try:
+        document = runner.run_all(programs, timeout, cap, after_each=kill_all, prepare=prepare)
+    except Exception as exc:  # report, never hang the harness
+        document = f"grading failed: {exc!r}".encode()
+    try:  # noqa: SIM105 (contextlib is not imported in here)
+        runner.write_all(out_fd, document)
+    except OSError:
+        pass  # the harness gave up on this grading
+
+
+def handle(request: tuple[Any, ...], fds: list[int], dev_entries: set[str]) -> tuple[Any, ...]:
+    op = request[0]
+    if op == "shell":
+        try:
+            return ("ok", _start_shell(request[1], fds))
+        finally:
+            for fd in fds:
+                os.close(fd)
+    if op == "wait":
+        return ("ok", _wait(request[1], request[2]))
+    if op == "kill":
+        kill_all()
+        return ("ok",)
+    if op == "reset":
+        try:
+            reset(dev_entries)
+        except (OSError, ValueError, IndexError) as exc:
+            return ("error", f"reset failed: {exc!r}")
+        return ("ok",)
+    if op == "grade":
+        _, programs, timeout, cap, rlimits, seccomp = request
+        try:
+            kill_all()
+            _grade(fds[0], programs, timeout, cap, rlimits, seccomp)
+        finally:
+            os.close(fds[0])
+        return ("ok",)
+    for fd in fds:
+        os.close(fd)
+    return ("error", f"unknown request {op!r}")
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer requests until the harness closes the socket (then the sandbox ends)."""
+    dev_entries = set(os.listdir("/dev"))
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup fd does the work
+    sock.send(marshal.dumps(("ready",), 4))
+    while True:
+        ready = select.select([sock.fileno(), wake_r], [], [])[0]
+        if wake_r in ready:
+            while True:
+                try:
+                    if not os.read(wake_r, 512):
+                        break
+                except BlockingIOError:
+                    break
+            reap()
+        if sock.fileno() not in ready:
+            continue
+        payload, fds, _, _ = socket.recv_fds(sock, 1 << 22, 4)
+        if not payload:
+            return
+        try:
+            reply = handle(marshal.loads(payload), fds, dev_entries)
+        except Exception as exc:  # a failed fork, a bad request: the harness decides
+            reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
+        sock.send(marshal.dumps(reply, 4))
+
+
+def main() -> None:
+    global runner
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
+    os.chdir("/")
+    # Only the socket and what a request brings may reach a child, and none of them
+    # unless passed on purpose.
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) > 2:
+            try:  # noqa: SIM105
+                os.set_inheritable(int(name), False)
+            except OSError:
+                pass  # the listing's own descriptor, closed by now
+    # Denied here, so for the shell and everything else this process starts.
+    _seccomp(bytes.fromhex(sys.argv[3]) if sys.argv[3] else None)
+    runner = types.ModuleType("subterfuge_runner")
+    exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)
+    for name in ("json", "runpy"):  # what grading programs commonly import
+        __import__(name)
+    gc.collect()
+    gc.freeze()  # never scanned again: fewer pages a forked program copies
+    serve(socket.socket(fileno=int(sys.argv[2])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Warm sandboxes ("slots"): one bubblewrap sandbox serves episode after episode.
+
+A slot is a host directory (`<base>/slot-XXXX/fs/<top>`, bind-mounted into the
+sandbox), a bwrap process whose pid 1 is `pid1.py`, and the socket to that pid 1.
+Between two episodes pid 1 kills every process and empties what lies outside the
+episode's files, and the host empties the files; the namespaces and mounts,
+which cost most of a new sandbox, are kept. A slot whose pid 1 is gone or fails
+to reset is destroyed, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import marshal
+import os
+import socket
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from subterfuge.sandbox import seccomp
+from subterfuge.sandbox.base import SandboxError
+from subterfuge.sandbox.procs import rmtree
+from subterfuge.sandbox.seccomp import filter_program
+from subterfuge.sandbox.workspace import chown_tree
+
+PID1_SOURCE = Path(__file__).with_name("pid1.py").read_text(encoding="utf-8")
+RUNNER_SOURCE = Path(__file__).with_name("runner.py").read_text(encoding="utf-8")
+BOOT_SECONDS = 30.0
+CALL_SECONDS = 30.0
+
+Command = Callable[[int], list[str]]
+"""Given the descriptor bwrap reports its pid on, the argv that starts a slot's sandbox
+(everything before the program it runs)."""
+
+
+def pid1_argv(python: str, sock_fd: int) -> list[str]:
+    """`-S -I -B`: only the stdlib, nothing from the environment or the (agent-writable) cwd.
+    Pid 1 denies itself, and so everything it starts, what would outlive an episode."""
+    leftovers = (filter_program(seccomp.LEFTOVERS) or b"").hex()
+    return [python, "-S", "-I", "-B", "-c", PID1_SOURCE, RUNNER_SOURCE, str(sock_fd), leftovers]
+
+
+class Slot:
+    """One warm sandbox; `call` talks to its pid 1 (one request at a time)."""
+
+    def __init__(
+        self, root: Path, tops: Sequence[str], uid: int | None, command: Command, python: str
+    ) -> None:
+        self.root = root
+        self.tops = tuple(tops)
+        self.uid = uid
+        self._command = command
+        self._python = python
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._lock = asyncio.Lock()
+        self._owed = 0
+        self.pid1 = -1
+        """Host pid of the sandbox's pid 1."""
+
+    @property
+    def fs(self) -> Path:
+        return self.root / "fs"
+
+    def make_tops(self) -> None:
+        """The (empty) bind-mounted directories; also undoes an agent's chmod/chown of them."""
+        self.fs.mkdir(mode=0o755, exist_ok=True)
+        for top in self.tops:
+            path = self.fs / top
+            path.mkdir(mode=0o755, exist_ok=True)
+            path.chmod(0o700 if top == "root" else 0o755)
+            if self.uid is not None:
+                os.lchown(path, self.uid, self.uid)
+        if self.uid is not None:
+            os.lchown(self.fs, self.uid, self.uid)
+            os.chown(self.root, self.uid, self.uid)
+
+    def empty_tops(self) -> None:
+        """Remove every file the episode left (host side: no agent permission stops root)."""
+        for top in self.tops:
+            with os.scandir(self.fs / top) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        rmtree(Path(entry.path))
+                    else:
+                        os.unlink(entry.path)
+        self.make_tops()
+
+    def give_files(self) -> None:
+        if self.uid is not None:
+            chown_tree(self.fs, self.uid)
+
+    # --- the sandbox's life ----------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self._sock is not None
+
+    async def boot(self) -> None:
+        """Start the sandbox (again, if its pid 1 died) over the same files."""
+        self.destroy(remove=False)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        info_r, info_w = os.pipe()
+        argv = [*self._command(info_w), "--", *pid1_argv(self._python, theirs.fileno())]
+        try:
+            # Popen, not asyncio: a slot outlives the event loop that created it.
+            self._proc = subprocess.Popen(
+                argv,
+                pass_fds=(theirs.fileno(), info_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={},
+            )
+        except OSError as exc:
+            ours.close()
+            os.close(info_r)
+            raise SandboxError(f"could not start bwrap: {exc}") from exc
+        finally:
+            theirs.close()
+            os.close(info_w)
+        ours.setblocking(False)
+        self._sock, self._owed = ours, 0
+        try:
+            reply = await asyncio.wait_for(self._recv(), BOOT_SECONDS)
+            if reply != ("ready",):
+                raise SandboxError(f"sandbox pid 1 said {reply!r}")
+            self.pid1 = int(json.loads(os.read(info_r, 1 << 16) or b"{}")["child-pid"])
+        except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
+            err = self._stderr()
+            self.destroy(remove=False)
+            raise SandboxError(f"sandbox failed to start: {err or exc}") from None
+        finally:
+            os.close(info_r)
+
+    def _stderr(self) -> str:
+        proc = self._proc
+        if proc is None or proc.stderr is None:
+            return ""
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        return proc.stderr.read().decode("utf-8", "replace").strip()[-2000:]
+
+    async def _recv(self) -> tuple[Any, ...]:
+        assert self._sock is not None
+        data = await asyncio.get_running_loop().sock_recv(self._sock, 1 << 20)
+        if not data:
+            raise SandboxError("the sandbox's pid 1 is gone")
+        reply: tuple[Any, ...] = marshal.loads(data)
+        return reply
+
+    async def call(
+        self, request: tuple[Any, ...], fds: Sequence[int] = (), timeout: float = CALL_SECONDS
+    ) -> tuple[Any, ...]:
+        """Send one request (with `fds`), return pid 1's reply; `SandboxError` if it fails.
+
+        A call cancelled while waiting leaves its reply owed; the next call reads it
+        first, so requests and replies never get out of step.
+        """
+        async with self._lock:
+            if not self.alive:
+                raise SandboxError("the sandbox's pid 1 is gone")
+            assert self._sock is not None
+            while self._owed:
+                try:
+                    await asyncio.wait_for(self._recv(), timeout)
+                except TimeoutError:
+                    raise SandboxError("sandbox pid 1 did not answer") from None
+                self._owed -= 1
+            try:
+                socket.send_fds(self._sock, [marshal.dumps(request, 4)], list(fds))
+            except OSError as exc:
+                raise SandboxError(f"the sandbox's pid 1 is gone: {exc}") from exc
+            self._owed += 1
+            try:
+                reply = await asyncio.wait_for(self._recv(), timeout)
+            except TimeoutError:
+                raise SandboxError(f"sandbox pid 1 did not answer {request[0]!r}") from None
+            self._owed -= 1
+        if reply[0] != "ok":
+            raise SandboxError(f"sandbox pid 1: {reply[-1]}")
+        return reply
+
+    def destroy(self, remove: bool = True) -> None:
+        """Kill the sandbox (pid 1 dies with bwrap, and every process with pid 1)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+        if remove:
+            rmtree(self.root)
+
+
+class SlotShell:
+    """The agent's bash inside a slot, shaped like asyncio's `Process` for `ShellSandbox`."""
+
+    def __init__(
+        self,
+        slot: Slot,
+        pid: int,
+        stdin: asyncio.StreamWriter,
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+        transports: list[asyncio.BaseTransport],
+    ) -> None:
+        self.slot = slot
+        self.pid = pid
+        """The shell's pid inside the sandbox."""
+        self.stdin: asyncio.StreamWriter | None = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+        self.stderr: asyncio.StreamReader | None = stderr
+        self._transports = transports
+        self._code: int | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._code
+
+    async def wait(self) -> int:
+        while self._code is None:
+            try:
+                code = (await self.slot.call(("wait", self.pid, 0.5)))[1]
+            except SandboxError:
+                code = -9  # pid 1 is gone, and with it every process of the sandbox
+            if code is not None:
+                self._code = int(code)
+                for transport in self._transports:
+                    transport.close()
+        return self._code
+
+    def host_pid(self) -> int | None:
+        """The shell's pid on the host (its pid 1's child with our inner pid), if alive."""
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{self.slot.pid1}/task/{self.slot.pid1}/children") as f:
+                children = [int(p) for p in f.read().split()]
+            for child in children:
+                with open(f"/proc/{child}/status") as f:
+                    for line in f:
+                        if line.startswith("NSpid:") and int(line.split()[-1]) == self.pid:
+                            return child
+        return None
+
+
+async def start_shell(slot: Slot, argv: list[str]) -> SlotShell:
+    """Have pid 1 start `argv` on three new pipes; wrap our ends as asyncio streams."""
+    loop = asyncio.get_running_loop()
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = (await slot.call(("shell", argv), fds=(in_r, out_w, err_w)))[1]
+    except BaseException:
+        for fd in (in_w, out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+    transports: list[asyncio.BaseTransport] = []
+    readers: list[asyncio.StreamReader] = []
+    for fd in (out_r, err_r):
+        reader, transport = await pipe_reader(fd, 1 << 16)
+        transports.append(transport)
+        readers.append(reader)
+    w_transport, w_protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(in_w, "wb", 0)
+    )
+    transports.append(w_transport)
+    writer = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
+    return SlotShell(slot, int(pid), writer, readers[0], readers[1], transports)
+
+
+async def pipe_reader(
+    fd: int, limit: int = 1 << 24
+) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    """A reader (buffering up to `limit` bytes) on pipe `fd`; closing the transport closes `fd`."""
+    reader = asyncio.StreamReader(limit=limit)
+    make = functools.partial(asyncio.StreamReaderProtocol, reader)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(make, os.fdopen(fd, "rb", 0))
+    return reader, transport
