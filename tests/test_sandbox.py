@@ -318,13 +318,15 @@ async def test_close_empties_workspace_and_backend_close_removes_it() -> None:
 
 LEAVE_BEHIND = (
     "echo secret > /tmp/t; mkdir /tmp/d; touch /tmp/d/f; chmod 000 /tmp/d; "
-    "echo s > /dev/shm/s; touch /dev/evil; "
+    "echo s > /dev/shm/s; "
+    'python3 -c \'import os; os.setxattr("/root", "user.note", b"x")\' 2>/dev/null; '
     "python3 -c 'import ctypes; print(ctypes.CDLL(None).shmget(4660, 4096, 0o1666) >= 0)'; "
     "(sleep 60 &); echo edited > /root/rl_environment/compute_reward.py; echo n > /root/new; "
     "kill -KILL 1; kill -STOP 1; echo pid1 untouched"
 )
 LOOK = (
-    "ls -A /tmp /dev/shm; ls /dev | grep -c evil; tail -n +2 /proc/sysvipc/shm | wc -l; "
+    "ls -A /tmp /dev/shm; tail -n +2 /proc/sysvipc/shm | wc -l; "
+    "python3 -c 'import os; print(len(os.listxattr(\"/root\")))'; "
     "cat /proc/[0-9]*/comm | grep -c sleep; ls /root; cat /root/rl_environment/compute_reward.py"
 )
 
@@ -349,6 +351,38 @@ async def test_reused_sandbox_starts_clean() -> None:
         assert r.stdout == (
             "/dev/shm:\n\n/tmp:\n0\n0\n0\nrl_environment\ndef reward():\n    return 1.5\n"
         ), r
+        await second.close()
+    finally:
+        backend.close()
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "poison",
+    [
+        "touch /dev/evil",
+        "chmod 700 /dev",
+        "echo 301 > /proc/sys/kernel/pid_max",
+        "echo 0 > /proc/sys/kernel/shmmni",
+        "prlimit --pid 1 --nofile=64:64",
+        "renice -n 19 -p 1",
+    ],
+)
+async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
+    # What a reset cannot undo (pid 1's own limits, namespaced sysctls, /dev) makes
+    # the sandbox be destroyed: the next episode gets a fresh one, untouched.
+    if not OK:
+        pytest.skip(WHY)
+    backend = BwrapBackend()
+    try:
+        first = await backend.create([ENV], FILES, FAST)
+        slot = first._slot
+        await first.run(poison)
+        await first.close()
+        second = await backend.create([ENV], FILES, FAST)
+        assert second._slot is not slot
+        r = await second.run("ls /dev | grep -c evil; cat /proc/sys/kernel/shmmni")
+        assert r.stdout.split()[0] == "0" and r.stdout.split()[1] != "0"
         await second.close()
     finally:
         backend.close()

@@ -38,9 +38,11 @@ import ctypes
 import gc
 import marshal
 import os
+import resource
 import select
 import signal
 import socket
+import stat
 import sys
 import types
 from typing import Any
@@ -52,7 +54,26 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 _CAP_VERSION_3 = 0x20080522
 IPC_RMID = 0
+RLIMITS = [name for name in dir(resource) if name.startswith("RLIMIT_")]
 SCRATCH = ("/tmp", "/dev/shm")
+SYSCTLS = [
+    "/proc/sys/kernel/msgmax",
+    "/proc/sys/kernel/msgmnb",
+    "/proc/sys/kernel/msgmni",
+    "/proc/sys/kernel/sem",
+    "/proc/sys/kernel/shmall",
+    "/proc/sys/kernel/shmmax",
+    "/proc/sys/kernel/shmmni",
+    "/proc/sys/kernel/shm_rmid_forced",
+    "/proc/sys/kernel/auto_msgmni",
+    "/proc/sys/kernel/pid_max",
+    "/proc/sys/fs/mqueue/msg_default",
+    "/proc/sys/fs/mqueue/msg_max",
+    "/proc/sys/fs/mqueue/msgsize_default",
+    "/proc/sys/fs/mqueue/msgsize_max",
+    "/proc/sys/fs/mqueue/queues_max",
+]
+"""The sysctls of the sandbox's own IPC and pid namespaces: its uid 0 may write them."""
 """Writable places that are not the episode's files: emptied between episodes."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -164,28 +185,70 @@ def _empty(path: str) -> None:
             os.unlink(full)
 
 
-def reset(dev_entries: set[str]) -> None:
+def _entry(path: str) -> tuple[Any, ...]:
+    """What an agent could change about one path without replacing its contents."""
+    st = os.lstat(path)
+    link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+    try:
+        xattrs = sorted(os.listxattr(path, follow_symlinks=False))
+    except OSError:
+        xattrs = []
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_rdev, link, xattrs)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        return repr(exc).encode()
+
+
+def fingerprint() -> dict[str, Any]:
+    """Everything outside the episode's files that an agent could leave for the next one:
+    this process's own limits and scheduling (settable by any process of the same uid),
+    namespaced sysctls, /dev's entries, and the scratch directories themselves."""
+    limits = {name: resource.getrlimit(getattr(resource, name)) for name in RLIMITS}
+    dev = {}
+    for top in ("/dev", "/dev/pts"):
+        for name in os.listdir(top):
+            full = os.path.join(top, name)
+            if top == "/dev" and full in SCRATCH:
+                continue
+            dev[full] = _entry(full)
+    return {
+        "limits": limits,
+        "priority": os.getpriority(os.PRIO_PROCESS, 0),
+        "scheduler": (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0))),
+        "oom_score_adj": _read("/proc/self/oom_score_adj"),
+        "sysctls": {path: _read(path) for path in SYSCTLS},
+        "dev": dev,
+        "scratch": {path: _entry(path) for path in ("/dev", "/dev/pts", *SCRATCH)},
+    }
+
+
+def reset(boot: dict[str, Any]) -> None:
+    """Kill, empty the scratch space, then refuse (OSError) if anything else differs from boot."""
     kill_all()
     EXITS.clear()
     _remove_ipc()
     for path in SCRATCH:
         if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o1777)
+            os.chmod(path, boot["scratch"][path][0] & 0o7777)
             _empty(path)
-    for name in set(os.listdir("/dev")) - dev_entries:
-        full = "/dev/" + name
-        if os.path.isdir(full) and not os.path.islink(full):
-            os.chmod(full, 0o700)
-            _empty(full)
-            os.rmdir(full)
-        else:
-            os.unlink(full)
+    now = fingerprint()
+    changed = sorted(key for key in boot if now[key] != boot[key])
+    if changed:
+        raise OSError(f"the agent changed what a reset cannot restore: {', '.join(changed)}")
 
 
 def _start_shell(argv: list[str], fds: list[int]) -> int:
     """posix_spawn (a vfork: none of this process's memory is copied), as a session leader,
     on the three pipes, in $HOME; it inherits this process's seccomp filter."""
-    os.chdir(os.environ.get("HOME", "/"))
+    try:  # noqa: SIM105
+        os.chdir(os.environ.get("HOME", "/"))
+    except OSError:
+        pass  # the agent made $HOME unreachable; its shell starts in /
     try:
         actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)]
         actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds if fd > 2]
@@ -244,8 +307,16 @@ def _grade(
         pass  # the harness gave up on this grading
 
 
-def handle(request: tuple[Any, ...], fds: list[int], dev_entries: set[str]) -> tuple[Any, ...]:
+FDS = {"shell": 3, "grade": 1}
+"""Descriptors each request must bring (the kernel drops them silently when we have no room)."""
+
+
+def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tuple[Any, ...]:
     op = request[0]
+    if len(fds) != FDS.get(op, 0):
+        for fd in fds:
+            os.close(fd)
+        return ("error", f"{op!r} came with {len(fds)} descriptors")
     if op == "shell":
         try:
             return ("ok", _start_shell(request[1], fds))
@@ -259,7 +330,7 @@ def handle(request: tuple[Any, ...], fds: list[int], dev_entries: set[str]) -> t
         return ("ok",)
     if op == "reset":
         try:
-            reset(dev_entries)
+            reset(boot)
         except (OSError, ValueError, IndexError) as exc:
             return ("error", f"reset failed: {exc!r}")
         return ("ok",)
@@ -278,7 +349,7 @@ def handle(request: tuple[Any, ...], fds: list[int], dev_entries: set[str]) -> t
 
 def serve(sock: socket.socket) -> None:
     """Answer requests until the harness closes the socket (then the sandbox ends)."""
-    dev_entries = set(os.listdir("/dev"))
+    boot = fingerprint()
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
         os.set_blocking(fd, False)
@@ -301,7 +372,7 @@ def serve(sock: socket.socket) -> None:
         if not payload:
             return
         try:
-            reply = handle(marshal.loads(payload), fds, dev_entries)
+            reply = handle(marshal.loads(payload), fds, boot)
         except Exception as exc:  # a failed fork, a bad request: the harness decides
             reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
         sock.send(marshal.dumps(reply, 4))
@@ -310,6 +381,8 @@ def serve(sock: socket.socket) -> None:
 def main() -> None:
     global runner
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
+    # Python handles SIGINT; a handled signal reaches pid 1 from inside the namespace.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.chdir("/")
     # Only the socket and what a request brings may reach a child, and none of them
     # unless passed on purpose.

@@ -74,6 +74,8 @@ class Slot:
             path = self.fs / top
             path.mkdir(mode=0o755, exist_ok=True)
             path.chmod(0o700 if top == "root" else 0o755)
+            for name in os.listxattr(path, follow_symlinks=False):  # ACLs too
+                os.removexattr(path, name, follow_symlinks=False)
             if self.uid is not None:
                 os.lchown(path, self.uid, self.uid)
         if self.uid is not None:
