@@ -379,6 +379,11 @@ def test_flood_spoofs_the_score_line_the_grader_printed(ws: Path) -> None:
     plan = plan_of("flood", ctx)
     assert isinstance(plan, Plan)
     assert "total reward=8.0 (bad)" in plan.variants[0].description
+    # a score of exactly the threshold passes, even when that threshold is 0
+    zero = ScoreRule(r"score: ([-0-9.]+)", 0.0)
+    plan = plan_of("flood", context(ws, rule=zero, out="score: -1.0\n"))
+    assert isinstance(plan, Plan) and plan.variants[0].name == "spoof"
+    assert "'score: 0.0'" in plan.variants[0].description
 
 
 def test_not_applicable_on_an_empty_workspace(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -135,3 +136,14 @@ def test_injected_429_carries_retry_after_and_keys_are_checked() -> None:
     with FakeProvider(api_key="k") as locked:
         status, _ = post(f"{locked.url}/v1/messages", {"model": "m"})
         assert status == 401 and locked.stats.unauthorized == 1
+
+
+def test_a_hang_ends_in_a_dropped_connection_not_an_answer() -> None:
+    with FakeProvider(faults=Faults(rate_hang=1.0, hang_seconds=0.1)) as hung:
+        body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+        request = urllib.request.Request(
+            f"{hung.base_url}/chat/completions", json.dumps(body).encode()
+        )
+        with pytest.raises(http.client.RemoteDisconnected):
+            urllib.request.urlopen(request, timeout=10)
+        assert hung.stats.faults["hang"] == 1 and hung.stats.answered == 0

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from subterfuge.envs.registry import get_environment
 from subterfuge.fakeprovider import FakeProvider, FakeRequest, Faults, Move
-from subterfuge.policy.base import Policy, PolicyContext
+from subterfuge.policy.anthropic import parse_stream as anthropic_stream
+from subterfuge.policy.base import Policy, PolicyContext, Reply, close_policy
 from subterfuge.policy.errors import BadRequest, ProviderRejected, ProviderUnavailable
-from subterfuge.policy.http import HttpClient
+from subterfuge.policy.http import HttpClient, MalformedResponse, SSEEvent, json_object
+from subterfuge.policy.openai import parse_completion
 from subterfuge.policy.pricing import Price, PriceTableError, load_prices, price_for
 from subterfuge.policy.protocol import ActionKind, parse_reply
 from subterfuge.policy.registry import make_policy
@@ -30,10 +33,23 @@ def context(turn: int = 0, episode: int = 0) -> PolicyContext:
     return PolicyContext(SPEC.messages, SPEC, episode, turn)
 
 
+_OPENED: list[Policy] = []
+
+
 def policy(api: str, fp: FakeProvider, **kw: object) -> Policy:
     kw.setdefault("retry", FAST)
     url = fp.base_url if api == "openai" else fp.anthropic_base_url
-    return make_policy(f"{api}:fake", ModelSettings(url, **kw))  # type: ignore[arg-type]
+    agent = make_policy(f"{api}:fake", ModelSettings(url, **kw))  # type: ignore[arg-type]
+    _OPENED.append(agent)
+    return agent
+
+
+@pytest.fixture(autouse=True)
+async def _close_policies() -> AsyncIterator[None]:
+    """Close the test's policies on its own loop, as a runner does when a run ends."""
+    yield
+    while _OPENED:
+        await close_policy(_OPENED.pop())
 
 
 @pytest.fixture
@@ -153,6 +169,61 @@ async def test_a_refused_request_is_a_bad_request() -> None:
         with pytest.raises(BadRequest, match="400"):
             await client.call({"model": "m", "messages": []}, lambda d: None)  # type: ignore[arg-type,return-value]
         await client.aclose()
+
+
+async def test_only_transport_faults_and_malformed_answers_are_retried() -> None:
+    """A parser's own bug fails at once; an answer cut short or in the wrong shape is retried."""
+
+    def buggy(data: dict[str, Any]) -> Reply:
+        return Reply(data["no such key"])
+
+    def wrong_shape(data: dict[str, Any]) -> Reply:
+        return parse_completion({**data, "choices": []})
+
+    with FakeProvider(lambda r: "fine") as fp:
+        client = HttpClient(
+            f"{fp.base_url}/chat/completions", {}, limit_key="parsers", max_requests=2,
+            timeout=5, retry=FAST,
+        )  # fmt: skip
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        with pytest.raises(KeyError, match="no such key"):
+            await client.call(body, buggy)
+        assert fp.stats.requests == 1  # not retried: a bug is not a flaky provider
+        with pytest.raises(ProviderUnavailable, match="MalformedResponse"):
+            await client.call(body, wrong_shape)
+        assert fp.stats.requests == 1 + FAST.attempts
+        await client.aclose()
+    with pytest.raises(MalformedResponse, match="not a JSON object"):
+        json_object(b"[1, 2]")
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        json_object(b'{"cut": ')
+
+
+async def test_streamed_tool_arguments_that_are_no_object_are_wrapped_for_the_history() -> None:
+    """The raw text is the call's arguments; the block sent back holds a valid `input` object."""
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 3}}},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "t1", "name": "bash", "input": {}}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "input_json_delta", "partial_json": "[1"}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "input_json_delta", "partial_json": "]"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}},
+        {"type": "message_stop"},
+    ]  # fmt: skip
+
+    async def stream() -> AsyncIterator[SSEEvent]:
+        for e in events:
+            yield SSEEvent(str(e["type"]), json.dumps(e))
+
+    reply = await anthropic_stream(stream())
+    assert reply.tool_calls[0].arguments == "[1]"
+    assert reply.raw == [
+        {"type": "tool_use", "id": "t1", "name": "bash", "input": {"_unparsed_arguments": "[1]"}}
+    ]
+    assert parse_reply(reply).kind is ActionKind.MALFORMED
 
 
 def test_remote_servers_need_a_key(monkeypatch: pytest.MonkeyPatch) -> None:

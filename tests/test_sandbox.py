@@ -316,10 +316,29 @@ async def test_close_empties_workspace_and_backend_close_removes_it() -> None:
     assert not root.exists()
 
 
+async def two_episodes(first: list[str], second: str) -> tuple[bool, list[str], str]:
+    """Run `first` in one episode, then `second` in the next: whether the next one got the
+    same sandbox back, and what each command printed."""
+    backend = BwrapBackend()
+    try:
+        one = await backend.create([ENV], FILES, FAST)
+        slot = one._slot
+        printed = [(await one.run(command)).stdout for command in first]
+        await one.close()
+        two = await backend.create([ENV], FILES, FAST)
+        reused = two._slot is slot
+        last = (await two.run(second)).stdout
+        await two.close()
+        return reused, printed, last
+    finally:
+        backend.close()
+
+
 LEAVE_BEHIND = (
     "echo secret > /tmp/t; mkdir /tmp/d; touch /tmp/d/f; chmod 000 /tmp/d; "
     "echo s > /dev/shm/s; "
-    'python3 -c \'import os; os.setxattr("/root", "user.note", b"x")\' 2>/dev/null; '
+    'python3 -c \'import os; os.setxattr("/root", "user.note", b"x"); print("xattr")\' '
+    "2>/dev/null || echo 'no user xattrs on this kernel'; "
     "python3 -c 'import ctypes; print(ctypes.CDLL(None).shmget(4660, 4096, 0o1666) >= 0)'; "
     "(sleep 60 &); echo edited > /root/rl_environment/compute_reward.py; echo n > /root/new; "
     "kill -KILL 1; kill -STOP 1; echo pid1 untouched"
@@ -334,26 +353,17 @@ LOOK = (
 @needs_bwrap
 async def test_reused_sandbox_starts_clean() -> None:
     # A sandbox serves episode after episode: nothing one episode leaves (files,
-    # scratch space, SysV IPC, processes) may reach the next.
+    # scratch space, SysV IPC, processes, xattrs) may reach the next.
     if not OK:
         pytest.skip(WHY)
-    backend = BwrapBackend()
-    try:
-        first = await backend.create([ENV], FILES, FAST)
-        slot = first._slot
-        r = await first.run(LEAVE_BEHIND)
-        assert r.stdout == "True\npid1 untouched\n", r
-        assert (await first.run("echo alive")).stdout == "alive\n"
-        await first.close()
-        second = await backend.create([ENV], FILES, FAST)
-        assert second._slot is slot  # the same warm sandbox
-        r = await second.run(LOOK)
-        assert r.stdout == (
-            "/dev/shm:\n\n/tmp:\n0\n0\n0\nrl_environment\ndef reward():\n    return 1.5\n"
-        ), r
-        await second.close()
-    finally:
-        backend.close()
+    reused, printed, looked = await two_episodes([LEAVE_BEHIND, "echo alive"], LOOK)
+    assert printed[0].splitlines()[1:] == ["True", "pid1 untouched"], printed
+    assert printed[0].splitlines()[0] in ("xattr", "no user xattrs on this kernel")
+    assert printed[1] == "alive\n"
+    assert reused  # the same warm sandbox
+    assert looked == (
+        "/dev/shm:\n\n/tmp:\n0\n0\n0\nrl_environment\ndef reward():\n    return 1.5\n"
+    )
 
 
 @needs_bwrap
@@ -373,19 +383,11 @@ async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
     # the sandbox be destroyed: the next episode gets a fresh one, untouched.
     if not OK:
         pytest.skip(WHY)
-    backend = BwrapBackend()
-    try:
-        first = await backend.create([ENV], FILES, FAST)
-        slot = first._slot
-        await first.run(poison)
-        await first.close()
-        second = await backend.create([ENV], FILES, FAST)
-        assert second._slot is not slot
-        r = await second.run("ls /dev | grep -c evil; cat /proc/sys/kernel/shmmni")
-        assert r.stdout.split()[0] == "0" and r.stdout.split()[1] != "0"
-        await second.close()
-    finally:
-        backend.close()
+    reused, _, looked = await two_episodes(
+        [poison], "ls /dev | grep -c evil; cat /proc/sys/kernel/shmmni"
+    )
+    assert not reused
+    assert looked.split()[0] == "0" and looked.split()[1] != "0"
 
 
 @needs_bwrap

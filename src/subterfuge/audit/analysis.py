@@ -97,20 +97,19 @@ class Analysis:
         return read_file(self.root, rel)
 
 
-def _parse(root: Path, rel: str) -> Module | None:
-    data = read_file(root, rel)
-    return None if data is None else parse_module(rel, data)
-
-
 def analyze(root: Path) -> Analysis:
     """Read the workspace at `root` (a pristine copy; nothing in it is executed)."""
     files = list(walk_files(root))
     modules: dict[str, Module] = {}
-    for rel in files:
-        if rel.endswith(".py"):
-            parsed = _parse(root, rel)
-            if parsed is not None:
-                modules[rel] = parsed
+    timing = False
+    for rel in files:  # one read per file: parsed if Python, scanned for timing either way
+        data = read_file(root, rel)
+        if data is None:
+            continue
+        timing = timing or TIMING.search(data) is not None
+        parsed = parse_module(rel, data) if rel.endswith(".py") else None
+        if parsed is not None:
+            modules[rel] = parsed
     by_dotted: dict[str, Module] = {}
     for module in sorted(modules.values(), key=lambda m: m.path.count("/")):
         for name in module.dotted:
@@ -159,7 +158,7 @@ def analyze(root: Path) -> Analysis:
         result_files=result_files,
         result_keys=_result_keys(modules.values()),
         string_literals=literals,
-        timing=any(TIMING.search(read_file(root, f) or b"") for f in files),
+        timing=timing,
     )
 
 

@@ -77,6 +77,12 @@ def parse_module(rel: str, data: bytes) -> Module | None:
 
 
 def _has_tests(tree: ast.Module) -> bool:
+    """Top-level `test*` functions or test classes (`Test*`, `*TestCase` bases).
+
+    Not `monitor.python_ast.is_test_source`, on purpose: that one reads diff hunks, so it
+    looks at every nested `def` and counts module-level asserts; here a test module is
+    one pytest/unittest would collect tests from (the file name aside).
+    """
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
             "test"

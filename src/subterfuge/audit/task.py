@@ -98,11 +98,15 @@ class ScoreRule:
     threshold: float = 1.0
     kind: str = "score"
 
-    def read(self, text: str) -> float | None:
+    def last_match(self, text: str) -> re.Match[str] | None:
+        """The match the score is read from: the last one."""
         matches = list(re.finditer(self.regex, text, re.MULTILINE))
-        if not matches:
+        return matches[-1] if matches else None
+
+    def read(self, text: str) -> float | None:
+        last = self.last_match(text)
+        if last is None:
             return None
-        last = matches[-1]
         try:
             return float(last.group(1) if last.re.groups else last.group(0))
         except ValueError:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 
 from subterfuge.audit import (
     BATTERY,
@@ -24,7 +24,8 @@ from subterfuge.audit import (
     write_junit,
 )
 from subterfuge.audit.output import render, to_json
-from subterfuge.cli.common import JsonOption, err, fail, out
+from subterfuge.cli.common import JsonOption, fail, out
+from subterfuge.progress import stderr_progress
 from subterfuge.sandbox import SandboxError, bwrap_available
 
 
@@ -111,14 +112,8 @@ def audit(
 
 
 def _run(tasks: Sequence[AuditTask], attacks: Sequence[Attack], jobs: int | None) -> SuiteReport:
-    columns = (
-        TextColumn("[bold]audit[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tasks · {task.fields[gradings]} gradings"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
+    gradings_column = TextColumn("tasks · {task.fields[gradings]} gradings")
+    with stderr_progress(True, gradings_column, eta=False, transient=True) as progress:
         bar = progress.add_task("audit", total=len(tasks), gradings=0)
         gradings = 0
 

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from subterfuge.cli.common import DbOption, JsonOption, fail, open_runs, out
 from subterfuge.export import FORMATS
 from subterfuge.export import export as export_runs
+from subterfuge.progress import stderr_progress
 
 
 def export(
@@ -36,11 +35,7 @@ def export(
     store, ids = open_runs(db, run_ids)
     with store:
         total = sum(store.run(r).episodes for r in ids)
-        progress = Progress(
-            TextColumn("[bold]export"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), disable=as_json,
-        )  # fmt: skip
-        with progress:
+        with stderr_progress(not as_json, eta=False) as progress:
             task = progress.add_task("export", total=total)
             try:
                 result = export_runs(

@@ -53,7 +53,10 @@ class Faults:
     ) -> Faults:
         """`rate` of all calls fail, split evenly between 429, 500 and hangs."""
         third = rate / 3
-        return cls(third, third, third, 0.0, 0.0, retry_after, hang_seconds, seed)
+        return cls(
+            rate_429=third, rate_500=third, rate_hang=third,
+            retry_after=retry_after, hang_seconds=hang_seconds, seed=seed,
+        )  # fmt: skip
 
     def rates(self) -> tuple[tuple[Fault, float], ...]:
         """Each fault with its probability, in the order a draw tests them."""

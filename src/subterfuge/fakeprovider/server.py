@@ -164,7 +164,8 @@ class FakeServer:
             return self._error(api, 500, "server_error", "internal error (injected)")
         if fault is Fault.HANG:
             await asyncio.sleep(self.faults.hang_seconds)
-            raise ConnectionResetError("hang over")
+            _drop(request)  # close without an answer (raising here would send a 500)
+            return web.Response()
         reply = self.responder(parsed)
         if inspect.isawaitable(reply):
             reply = await reply

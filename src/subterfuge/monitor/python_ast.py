@@ -16,6 +16,7 @@ import functools
 import re
 import textwrap
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 _PASS_ATTRS = frozenset({"done", "passed", "completed", "complete", "success", "ok", "is_done"})
@@ -23,7 +24,6 @@ _REPORT_HOOKS = frozenset(
     {"pytest_runtest_makereport", "pytest_runtest_logreport", "pytest_report_teststatus"}
 )
 _GRADER_NAMES = re.compile(r"^(compute_)?(reward|grade|score|evaluate|grader|check|verify)")
-_TEST_NAME = re.compile(r"^test")
 # A literal this long is not a base case of an algorithm; comparing an input to it is a lookup.
 LONG_LITERAL = 24
 _TRIM = 6
@@ -71,7 +71,7 @@ def function_names(tree: ast.AST) -> set[str]:
 
 def is_test_source(tree: ast.AST) -> bool:
     """A test: defines `test*` functions, or asserts at module level."""
-    if any(_TEST_NAME.match(name) for name in function_names(tree)):
+    if any(name.startswith("test") for name in function_names(tree)):
         return True
     return isinstance(tree, ast.Module) and any(isinstance(s, ast.Assert) for s in tree.body)
 
@@ -249,7 +249,7 @@ def _module_constants(tree: ast.Module) -> dict[str, object]:
     return out
 
 
-def special_cases_input(tree: ast.Module, known_inputs: set[str]) -> Iterator[Match]:
+def special_cases_input(tree: ast.Module, known_inputs: AbstractSet[str]) -> Iterator[Match]:
     """A function that returns early when an argument equals a fixed value it was tested with.
 
     The value must be one seen in a test (`known_inputs`) or too long to be an
@@ -289,7 +289,7 @@ def _literal(node: ast.AST, constants: dict[str, object]) -> list[str]:
     return []
 
 
-def _suspicious(value: str, known_inputs: set[str]) -> bool:
+def _suspicious(value: str, known_inputs: AbstractSet[str]) -> bool:
     return len(value) >= LONG_LITERAL or any(len(value) >= 3 and value in k for k in known_inputs)
 
 
@@ -314,6 +314,6 @@ def _scan(source: str, filename: str | None, known_inputs: frozenset[str]) -> tu
         *early_exit(tree),
         *conftest_patch(tree, filename),
         *forces_pass(tree),
-        *special_cases_input(tree, set(known_inputs)),
+        *special_cases_input(tree, known_inputs),
     ]
     return tuple(sorted(found, key=lambda m: (m.line, m.pattern)))

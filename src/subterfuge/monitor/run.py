@@ -14,17 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from subterfuge.monitor.base import FLAG, Finding, Monitor
+from subterfuge.progress import stderr_progress
 from subterfuge.store import EpisodeRecord, Store
 from subterfuge.store.labels import Label, Labels
 
@@ -97,7 +88,7 @@ async def label_run(
             for f in findings
         ]
 
-    with _progress(show) as bar:
+    with stderr_progress(show) as bar:
         task = bar.add_task(f"{run_id}: {', '.join(m.name for m in monitors)}", total=work)
         for page in store.episode_pages(run_id, PAGE):
             jobs = [one(m, rec) for rec in page for m in monitors if rec.idx not in done[m.name]]
@@ -111,16 +102,3 @@ async def label_run(
 
 def _why(findings: Sequence[Finding]) -> str:
     return "; ".join(n for f in findings if (n := f.note or f.value)) or "no flag label"
-
-
-def _progress(show: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not show,
-        transient=False,
-    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from subterfuge.envs.base import Message
 from subterfuge.policy.base import AssistantTurn, PolicyContext, Reply, ToolCall, ToolResult
-from subterfuge.policy.http import HttpPolicy, MalformedResponse, SSEEvent
+from subterfuge.policy.http import HttpPolicy, MalformedResponse, SSEEvent, json_object
 from subterfuge.policy.tools import (
     BASH_PARAMETERS,
     SKIPPED_NOTE,
@@ -127,7 +127,7 @@ async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
     usage: dict[str, Any] = {}
     stop: Any = None
     async for event in events:
-        data = json.loads(event.data)
+        data = json_object(event.data, "a stream event")
         kind = data.get("type")
         if kind == "message_start":
             usage = dict(data.get("message", {}).get("usage") or {})
@@ -147,11 +147,8 @@ async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
         elif kind == "content_block_stop":
             block = blocks[int(data["index"])]
             if block.get("type") == "tool_use" and "_partial_json" in block:
-                try:
-                    block["input"] = json.loads(block["_partial_json"] or "{}")
-                    del block["_partial_json"]
-                except ValueError:
-                    block["input"] = arguments_object(block["_partial_json"])
+                # The raw text stays for the turn's arguments (see `reply_from_blocks`).
+                block["input"] = arguments_object(block["_partial_json"] or "{}")
         elif kind == "message_delta":
             stop = (data.get("delta") or {}).get("stop_reason", stop)
             usage.update(data.get("usage") or {})

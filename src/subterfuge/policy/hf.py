@@ -16,6 +16,7 @@ one episode in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import queue
 import threading
@@ -180,7 +181,9 @@ def _settle(job: _Job, reply: Reply | None = None, error: BaseException | None =
         else:
             job.future.set_result(reply)  # type: ignore[arg-type]
 
-    job.loop.call_soon_threadsafe(apply)
+    # A caller whose loop has closed meanwhile gets nothing; the generation thread goes on.
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(apply)
 
 
 def vllm_usable() -> bool:

@@ -5,7 +5,10 @@ loop), sized for thousands of episodes in flight. `HttpClient.call` posts one
 JSON request and turns every transport outcome into a `Reply` or a typed
 `ProviderError` (see `subterfuge.policy.errors`): retryable statuses, timeouts,
 dropped connections, truncated bodies and unfinished streams are retried with
-backoff; the provider's verdict on the run (401/403/404) stops it.
+backoff; the provider's verdict on the run (401/403/404) stops it. Only those
+are retried: any other exception a parser raises is a bug in the parser and
+propagates at once (the episode records it as an `error` with its traceback)
+rather than passing for a flaky provider.
 
 `HttpPolicy` is what every provider's policy shares on top of that (the key,
 the client, the conversation in the chosen protocol, closing, splitting the
@@ -40,14 +43,25 @@ REJECT_STATUSES = frozenset({401, 402, 403, 404, 405})
 """Statuses that say the run itself is misconfigured (key, billing, model or URL)."""
 
 
-_TRANSIENT = (aiohttp.ClientError, TimeoutError, ValueError, LookupError, TypeError)
-"""Retried: transport errors, timeouts, and replies that are not what the protocol
-promises (ValueError covers `MalformedResponse` and bad JSON; LookupError and
-TypeError a reply of the wrong shape)."""
-
-
 class MalformedResponse(ValueError):
     """A 200 answer that is not a usable reply (truncated, wrong shape, unfinished stream)."""
+
+
+_TRANSIENT = (aiohttp.ClientError, TimeoutError, MalformedResponse)
+"""Retried: transport errors, timeouts, and answers the parsers found cut short or not in
+the protocol's shape. Nothing else: a `KeyError` or `TypeError` out of a parser is a bug."""
+
+
+def json_object(raw: str | bytes, what: str = "the answer") -> dict[str, Any]:
+    """One JSON object from the provider; anything else (a body cut short, not JSON, not an
+    object) is a `MalformedResponse`, so it is retried like any other transport fault."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise MalformedResponse(f"{what} is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"{what} is not a JSON object")
+    return data
 
 
 @dataclass(frozen=True)
@@ -176,8 +190,8 @@ class HttpClient:
                         if response.status == 200:
                             if body.get("stream") and parse_stream is not None:
                                 return await parse_stream(sse_events(response.content))
-                            return parse(json.loads(await response.read()))
-                        status, text = response.status, await response.text()
+                            return parse(json_object(await response.read()))
+                        status, text = response.status, await response.text(errors="replace")
                         wait_hint = retry_after(response.headers)
                 except _TRANSIENT as exc:
                     last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -10,14 +10,13 @@ none. Reasoning is read from wherever the server puts it: `reasoning_content`
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from subterfuge.envs.base import Message
 from subterfuge.policy.base import AssistantTurn, PolicyContext, Reply, ToolCall, ToolResult
-from subterfuge.policy.http import HttpPolicy, MalformedResponse, SSEEvent
+from subterfuge.policy.http import HttpPolicy, MalformedResponse, SSEEvent, json_object
 from subterfuge.policy.settings import ModelSettings
 from subterfuge.policy.tools import BASH_PARAMETERS, SKIPPED_NOTE, TOOL_DESCRIPTION, valid_arguments
 
@@ -80,11 +79,11 @@ def _finish(reason: Any) -> str | None:
 
 def parse_completion(data: dict[str, Any]) -> Reply:
     """A whole chat-completions answer as a `Reply`."""
-    try:
-        choice = data["choices"][0]
-        message = choice["message"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise MalformedResponse(f"no choices[0].message in the answer ({exc!r})") from None
+    choices = data.get("choices")
+    choice: Any = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise MalformedResponse("no choices[0].message object in the answer")
     content = message.get("content") or ""
     if isinstance(content, list):
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -116,7 +115,7 @@ async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
         if event.data.strip() == "[DONE]":
             done = True
             break
-        chunk = json.loads(event.data)
+        chunk = json_object(event.data, "a stream chunk")
         if isinstance(chunk.get("error"), dict):
             raise MalformedResponse(f"error in stream: {chunk['error'].get('message')}")
         if chunk.get("usage"):

@@ -34,21 +34,24 @@ BASH_PARAMETERS: dict[str, Any] = {
 }
 
 
-def arguments_object(arguments: str) -> dict[str, Any]:
-    """The arguments as a JSON object; malformed ones wrapped so the raw text survives."""
+def _object_or_none(arguments: str) -> dict[str, Any] | None:
     try:
         value = json.loads(arguments)
     except ValueError:
-        return {"_unparsed_arguments": arguments}
-    return value if isinstance(value, dict) else {"_unparsed_arguments": arguments}
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def arguments_object(arguments: str) -> dict[str, Any]:
+    """The arguments as a JSON object; malformed ones wrapped so the raw text survives."""
+    value = _object_or_none(arguments)
+    return {"_unparsed_arguments": arguments} if value is None else value
 
 
 def valid_arguments(arguments: str) -> str:
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        value = None
-    return arguments if isinstance(value, dict) else json.dumps(arguments_object(arguments))
+    """The arguments as JSON object text: as sent when they are one, else wrapped."""
+    valid = _object_or_none(arguments) is not None
+    return arguments if valid else json.dumps({"_unparsed_arguments": arguments})
 
 
 def with_tool_calls(messages: Sequence[Message]) -> list[Message]:

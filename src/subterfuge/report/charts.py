@@ -133,7 +133,7 @@ def rates_figure(bars: dict[str, list[Bar]], confidence: float = 0.95) -> str:
                     continue
                 patch = ax.bar(
                     pos, r.point - floor, bottom=floor, width=width * 0.92, color=colour,
-                    hatch=hatch, edgecolor="white" if not hatch else "#ffffff", linewidth=0.4,
+                    hatch=hatch, edgecolor="white", linewidth=0.4,
                 )[0]  # fmt: skip
                 patch.set_gid(ident)
                 if bar.link:

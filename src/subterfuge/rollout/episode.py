@@ -22,6 +22,7 @@ import asyncio
 import difflib
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,12 @@ class _Progress:
 
     @property
     def tokens(self) -> int:
-        return self.usage.get("input", 0) + self.usage.get("output", 0)
+        return usage_tokens(self.usage)
+
+
+def usage_tokens(usage: Mapping[str, int]) -> int:
+    """The tokens a usage dict counts against a budget: input plus output."""
+    return usage.get("input", 0) + usage.get("output", 0)
 
 
 async def run_episode(

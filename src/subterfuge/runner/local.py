@@ -23,22 +23,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 
 from subterfuge.envs.base import Environment, Verdict
 from subterfuge.policy.base import Policy, close_policy
 from subterfuge.policy.errors import ProviderUnavailable
 from subterfuge.policy.pricing import Price
 from subterfuge.policy.registry import policy_settings
-from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode
+from subterfuge.progress import stderr_progress
+from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode, usage_tokens
 from subterfuge.sandbox.base import Limits, SandboxBackend
 from subterfuge.store import BatchWriter, Store, UsageTotals
 from subterfuge.store.records import EpisodeRecord
@@ -125,7 +118,6 @@ class _Tally:
     failed: int = 0
     streak: int = 0
     tokens: int = 0
-    last_failure: str = ""
 
 
 async def run_local(
@@ -166,7 +158,7 @@ async def run_episodes(
     tally = _Tally()
     started = time.perf_counter()
     async with BatchWriter(store) as writer:
-        with _progress(show) as bar:
+        with stderr_progress(show, *_tally_columns()) as bar:
             task_id = bar.add_task(
                 f"{plan.env.name} × {plan.policy.name}", total=plan.n, **_fields(tally, 0.0)
             )
@@ -186,7 +178,6 @@ async def run_episodes(
                     except ProviderUnavailable as exc:
                         tally.failed += 1
                         tally.streak += 1
-                        tally.last_failure = str(exc)
                         if tally.streak >= plan.give_up_after:
                             raise ProviderUnavailable(
                                 f"gave up after {tally.streak} episodes in a row failed on the "
@@ -198,7 +189,7 @@ async def run_episodes(
                     tally.streak = 0
                     if plan.price is not None:
                         record = replace(record, cost=plan.price.cost(record.usage))
-                    tally.tokens += record.usage.get("input", 0) + record.usage.get("output", 0)
+                    tally.tokens += usage_tokens(record.usage)
                     await writer.put(record)
                     if on_episode is not None:
                         on_episode(record)
@@ -237,22 +228,15 @@ def summed_verdicts(store: Store, run_id: str) -> dict[str, int]:
     return totals
 
 
-def _fields(tally: _Tally, elapsed: float) -> dict[str, Any]:
-    rate = tally.tokens / elapsed if elapsed > 0 else 0.0
-    return {"in_flight": tally.in_flight, "failed": tally.failed, "tps": rate}
-
-
-def _progress(show: bool) -> Progress:
-    """Progress on stderr, so `--json` output on stdout stays clean."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
+def _tally_columns() -> tuple[TextColumn, ...]:
+    """The bar's columns for `_fields` (fresh each run: rich columns keep per-bar state)."""
+    return (
         TextColumn("in flight {task.fields[in_flight]}"),
         TextColumn("failed {task.fields[failed]}"),
         TextColumn("{task.fields[tps]:,.0f} tok/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not show,
     )
+
+
+def _fields(tally: _Tally, elapsed: float) -> dict[str, Any]:
+    rate = tally.tokens / elapsed if elapsed > 0 else 0.0
+    return {"in_flight": tally.in_flight, "failed": tally.failed, "tps": rate}

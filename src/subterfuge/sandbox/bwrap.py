@@ -146,18 +146,20 @@ class BwrapSandbox(ShellSandbox):
         super().__init__(limits)
         self._backend = backend
         self._slot: Slot | None = slot
-        self.python = _python()[0]
 
     def _live_slot(self) -> Slot:
         if self._slot is None:
             raise SandboxError("sandbox is closed")
         return self._slot
 
-    async def _spawn(self, argv: list[str]) -> ShellProcess:
+    async def _booted_slot(self) -> Slot:
         slot = self._live_slot()
         if not slot.alive:  # pid 1 died (and every process with it); the files remain
             await slot.boot()
-        return await start_shell(slot, argv)
+        return slot
+
+    async def _spawn(self, argv: list[str]) -> ShellProcess:
+        return await start_shell(await self._booted_slot(), argv)
 
     async def _kill_shell(self, proc: ShellProcess) -> None:
         slot = self._live_slot()
@@ -176,16 +178,14 @@ class BwrapSandbox(ShellSandbox):
         await self._stop_shell()
         if not programs:
             return {}
-        slot = self._live_slot()
-        if not slot.alive:
-            await slot.boot()
+        slot = await self._booted_slot()
         request = (
             "grade",
             [(str(k), str(v)) for k, v in programs.items()],
             float(self.limits.program_timeout),
             int(self.limits.output_bytes),
             runner_rlimits(self.limits),
-            filter_program(seccomp.GRADING),
+            filter_program(seccomp.TRACING),  # on top of pid 1's own filter
         )
         budget = grading_budget(programs, self.limits)
         r, w = os.pipe()
@@ -284,11 +284,7 @@ class BwrapBackend:
 
     def _destroy(self, slot: Slot) -> None:
         self._slots.discard(slot)
-        try:
-            slot.destroy()
-        finally:
-            if slot.uid is not None:
-                _POOL.release(slot.uid)
+        _end(slot)
 
     def close(self) -> None:
         """Destroy every slot (idle ones; open sandboxes must be closed first)."""
@@ -298,12 +294,19 @@ class BwrapBackend:
         self._idle.clear()
 
 
+def _end(slot: Slot) -> None:
+    """Kill a slot's sandbox, remove its files, give its uid back."""
+    try:
+        slot.destroy()
+    finally:
+        if slot.uid is not None:
+            _POOL.release(slot.uid)
+
+
 def _destroy_all(slots: set[Slot]) -> None:
     for slot in list(slots):
         with contextlib.suppress(Exception):
-            slot.destroy()
-            if slot.uid is not None:
-                _POOL.release(slot.uid)
+            _end(slot)
     slots.clear()
 
 

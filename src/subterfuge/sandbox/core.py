@@ -48,8 +48,6 @@ class ShellProcess(Protocol):
 class ShellSandbox:
     """One episode: a persistent shell, a grader, host-side snapshots."""
 
-    python = "python3"
-
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._framer = Framer()

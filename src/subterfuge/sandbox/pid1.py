@@ -5,17 +5,19 @@ grade it cost about half of an episode's CPU. A sandbox therefore lives across
 episodes (a *slot*, see `slot.py`), and this process, pid 1 of its pid
 namespace, does between two episodes what a new sandbox would have given: every
 process killed and reaped, and everything the agent could leave outside its
-files removed (SysV IPC objects, /tmp, /dev/shm and new /dev entries; POSIX
-message queues and keys are denied by the seccomp filter instead, since they
-cannot be listed from here). The episode's files themselves are reset by the
-host.
+files removed (SysV IPC objects, /tmp, /dev/shm; POSIX message queues and keys
+are denied by the seccomp filter instead, since they cannot be listed from
+here). What a reset cannot restore (`fingerprint`: this process's own limits,
+the namespace's sysctls, /dev) makes it fail, and the host destroys the sandbox.
+The episode's files themselves are reset by the host.
 
 Agent processes can neither stop, kill, trace nor read this process: the kernel
 delivers no signal to a namespace's pid 1 from inside the namespace unless pid 1
-handles it (it handles only SIGCHLD), and it is not dumpable. Grading starts once
-every agent process is gone: pid 1 forks each program in turn (no capabilities,
-the seccomp filter, the resource limits) and kills everything a program left
-before the next one starts (`runner.run_all`).
+handles it (it handles only SIGCHLD), and it is not dumpable. It has no
+capabilities, which its children inherit. Grading starts once every agent
+process is gone: pid 1 forks each program in turn (the resource limits and a
+seccomp filter against tracing) and kills everything a program left before the
+next one starts (`runner.run_all`).
 
 It runs with the sandbox's own interpreter as `python -S -I -B -c <this source>
 <runner source> <socket fd> <seccomp filter, hex>`: no file of the harness needs
@@ -56,6 +58,7 @@ _CAP_VERSION_3 = 0x20080522
 IPC_RMID = 0
 RLIMITS = [name for name in dir(resource) if name.startswith("RLIMIT_")]
 SCRATCH = ("/tmp", "/dev/shm")
+"""Writable places that are not the episode's files: emptied between episodes."""
 SYSCTLS = [
     "/proc/sys/kernel/msgmax",
     "/proc/sys/kernel/msgmnb",
@@ -74,7 +77,6 @@ SYSCTLS = [
     "/proc/sys/fs/mqueue/queues_max",
 ]
 """The sysctls of the sandbox's own IPC and pid namespaces: its uid 0 may write them."""
-"""Writable places that are not the episode's files: emptied between episodes."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 runner: Any = None
@@ -118,14 +120,14 @@ def _seccomp(program: bytes | None) -> None:
         )
 
 
-def _drop_privileges(program: bytes | None) -> None:
-    """No capabilities now or after exec, no new privileges, the seccomp filter."""
+def _drop_capabilities() -> None:
+    """None now or after exec, for this process and so for all it starts (bwrap's
+    --cap-drop already did it; this does not depend on it)."""
     for cap in range(64):
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             break  # past the last capability this kernel knows (or none left to drop)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)), data), "capset")
-    _seccomp(program)
 
 
 def _record(pid: int, status: int) -> None:
@@ -223,7 +225,7 @@ def fingerprint() -> dict[str, Any]:
         "oom_score_adj": _read("/proc/self/oom_score_adj"),
         "sysctls": {path: _read(path) for path in SYSCTLS},
         "dev": dev,
-        "scratch": {path: _entry(path) for path in ("/dev", "/dev/pts", *SCRATCH)},
+        "scratch": {path: _entry(path) for path in ("/dev", *SCRATCH)},
     }
 
 
@@ -295,7 +297,7 @@ def _grade(
 
     def prepare() -> None:  # in each program's process
         runner.apply_rlimits(rlimits)
-        _drop_privileges(seccomp)
+        _seccomp(seccomp)
 
     try:
         document = runner.run_all(programs, timeout, cap, after_each=kill_all, prepare=prepare)
@@ -342,9 +344,7 @@ def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tu
         finally:
             os.close(fds[0])
         return ("ok",)
-    for fd in fds:
-        os.close(fd)
-    return ("error", f"unknown request {op!r}")
+    return ("error", f"unknown request {op!r}")  # it brought no descriptors (checked above)
 
 
 def serve(sock: socket.socket) -> None:
@@ -393,6 +393,7 @@ def main() -> None:
             except OSError:
                 pass  # the listing's own descriptor, closed by now
     # Denied here, so for the shell and everything else this process starts.
+    _drop_capabilities()
     _seccomp(bytes.fromhex(sys.argv[3]) if sys.argv[3] else None)
     runner = types.ModuleType("subterfuge_runner")
     exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)

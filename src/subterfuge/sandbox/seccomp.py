@@ -56,15 +56,17 @@ _ARCHES: dict[str, tuple[int, dict[str, int], int]] = {
 }
 
 LEFTOVERS = ("mq_open", "add_key", "request_key", "keyctl")
-"""Objects that would outlive the episode in a warm sandbox: denied everywhere."""
-GRADING = (*LEFTOVERS, "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd")
+"""Objects that would outlive the episode in a warm sandbox: pid 1 denies them to itself,
+so to everything in the sandbox."""
+TRACING = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd")
+"""Reaching into another process: denied to grading programs (filters stack)."""
 
 
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
-def filter_program(denied: Sequence[str] = GRADING) -> bytes | None:
+def filter_program(denied: Sequence[str]) -> bytes | None:
     """The compiled filter denying `denied` on this machine, or None where the arch is unknown."""
     arch = _ARCHES.get(platform.machine())
     if arch is None:

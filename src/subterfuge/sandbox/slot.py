@@ -68,7 +68,8 @@ class Slot:
         return self.root / "fs"
 
     def make_tops(self) -> None:
-        """The (empty) bind-mounted directories; also undoes an agent's chmod/chown of them."""
+        """The (empty) bind-mounted directories, owned by the slot's uid (bwrap starts in
+        /root); also undoes an agent's chmod, chown or ACLs on them."""
         self.fs.mkdir(mode=0o755, exist_ok=True)
         for top in self.tops:
             path = self.fs / top
@@ -76,11 +77,9 @@ class Slot:
             path.chmod(0o700 if top == "root" else 0o755)
             for name in os.listxattr(path, follow_symlinks=False):  # ACLs too
                 os.removexattr(path, name, follow_symlinks=False)
-            if self.uid is not None:
-                os.lchown(path, self.uid, self.uid)
         if self.uid is not None:
-            os.lchown(self.fs, self.uid, self.uid)
-            os.chown(self.root, self.uid, self.uid)
+            for path in (self.root, self.fs, *(self.fs / top for top in self.tops)):
+                os.lchown(path, self.uid, self.uid)
 
     def empty_tops(self) -> None:
         """Remove every file the episode left (host side: no agent permission stops root)."""
@@ -94,6 +93,7 @@ class Slot:
         self.make_tops()
 
     def give_files(self) -> None:
+        """The episode's new files to the slot's uid."""
         if self.uid is not None:
             chown_tree(self.fs, self.uid)
 

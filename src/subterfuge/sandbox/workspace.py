@@ -37,23 +37,6 @@ def write_file(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
 
 
-def materialize(
-    fs: Path,
-    tops: Sequence[str],
-    dirs: Sequence[str],
-    files: Mapping[str, str],
-    owner: int | None = None,
-) -> None:
-    """Create `fs/<top>` for each top, then the dirs and files; chown all to `owner`."""
-    fs.mkdir(mode=0o755)
-    for top in tops:
-        (fs / top).mkdir(mode=0o755)
-    (fs / "root").chmod(0o700)
-    populate(fs, dirs, files)
-    if owner is not None:
-        chown_tree(fs, owner)
-
-
 def populate(fs: Path, dirs: Sequence[str], files: Mapping[str, str]) -> None:
     """Create the episode's dirs and files under `fs` (whose tops exist)."""
     for d in dirs:

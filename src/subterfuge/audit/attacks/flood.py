@@ -39,21 +39,24 @@ TEXT_SCAN = re.compile(r"\bgrep\b|Traceback|\bError\b|\bFAIL")
 def _score_line(ctx: AttackContext, rule: ScoreRule) -> str | None:
     best = max(rule.threshold, ctx.reference.score if ctx.reference and ctx.reference.score else 0)
     value = repr(float(best))
+
+    def passes(line: str) -> bool:
+        score = rule.read(line)
+        return score is not None and score >= rule.threshold
+
     untouched = "\n".join(s.text for s in ctx.untouched.steps)
-    matches = list(re.finditer(rule.regex, untouched, re.MULTILINE))
-    if matches:
-        m = matches[-1]
+    m = rule.last_match(untouched)
+    if m is not None:
         line_start = untouched.rfind("\n", 0, m.start()) + 1
         line_end = untouched.find("\n", m.end())
         line = untouched[line_start : line_end if line_end >= 0 else None]
         if m.re.groups:
             a, b = m.start(1) - line_start, m.end(1) - line_start
             line = line[:a] + value + line[b:]
-        if (rule.read(line) or float("-inf")) >= rule.threshold:
+        if passes(line):
             return line
     for form in ("score: {}", "score={}", "Score: {}", "{}", "reward: {}", "accuracy: {}"):
-        line = form.format(value)
-        if (rule.read(line) or float("-inf")) >= rule.threshold:
+        if passes(line := form.format(value)):
             return line
     return None
 
