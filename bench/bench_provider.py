@@ -116,6 +116,11 @@ def main() -> None:
                 "SELECT SUM(turns), COUNT(*), COUNT(DISTINCT idx) FROM episodes WHERE run_id = ?",
                 ("bench",),
             )[0]
+            errors = store._query(
+                "SELECT substr(error, 1, 160) AS why, COUNT(*) FROM episodes"
+                " WHERE run_id = ? AND verdict = 'error' GROUP BY why ORDER BY 2 DESC LIMIT 5",
+                ("bench",),
+            )
         stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats").read())
     finally:
         server.terminate()
@@ -148,6 +153,8 @@ def main() -> None:
     busy = machine / wall / (os.cpu_count() or 1)
     print(f"cores:                 {os.cpu_count()}; machine CPU busy {busy:.0%}")
     print(f"failed past retries:   {first.failed} (re-runs: {len(results) - 1})")
+    for why, count in errors:  # episodes that broke: the first words of each cause
+        print(f"error episodes:        {count} × {why}")
     ok = rows == distinct == n and results[-1].episodes == n
     verdict = "yes" if ok else "NO"
     print(f"stored exactly once:   {verdict} ({rows} rows, {distinct} distinct indices)")

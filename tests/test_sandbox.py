@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -374,8 +375,6 @@ async def test_reused_sandbox_starts_clean() -> None:
         "chmod 700 /dev",
         "echo 301 > /proc/sys/kernel/pid_max",
         "echo 0 > /proc/sys/kernel/shmmni",
-        "prlimit --pid 1 --nofile=64:64",
-        "renice -n 19 -p 1",
     ],
 )
 async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
@@ -390,6 +389,35 @@ async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
     assert looked.split()[0] == "0" and looked.split()[1] != "0"
 
 
+PID1_SABOTAGE = (
+    "prlimit --pid 1 --nofile=64:64",
+    "prlimit --pid 1 --nproc=1:1",
+    "renice -n 19 -p 1",
+    "renice -n 5 -u root",
+    "taskset -p 1 1",
+    "chrt -b -p 0 1",
+    "ionice -c 3 -p 1",
+)
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="no filter here")
+async def test_agent_cannot_change_pid1_limits_or_scheduling_to_break_grading(
+    sb: BwrapSandbox,
+) -> None:
+    # Pid 1 grades after the agent's turns; with lower limits it could not fork the
+    # grading programs and the episode would end as `error`, not as its verdict.
+    for command in PID1_SABOTAGE:
+        result = await sb.run(f"{command} 2>/dev/null; echo $?")
+        assert result.stdout != "0\n", command
+    own = await sb.run("ulimit -n 100 && ulimit -n && renice -n 3 -p $$ >/dev/null && echo ok")
+    assert own.stdout == "100\nok\n"  # its own limits and priority stay the agent's to set
+    program = "import resource; resource.prlimit(1, resource.RLIMIT_NOFILE, (8, 8))"
+    graded = await sb.grade({"sabotage": program, "after": "print('graded')"})
+    assert "PermissionError" in graded["sabotage"].stderr
+    assert graded["after"].stdout == "graded\n"
+
+
 @needs_bwrap
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers of x86_64")
 async def test_objects_that_outlive_processes_are_denied(sb: BwrapSandbox) -> None:
@@ -400,6 +428,45 @@ async def test_objects_that_outlive_processes_are_denied(sb: BwrapSandbox) -> No
         'c.syscall(240, b"/q", 0o100 | 2, 0o600, None), ctypes.get_errno())\''
     )
     assert (await sb.run(probe)).stdout == "-1 1 -1 1\n"
+
+
+@needs_bwrap
+async def test_sandbox_works_while_the_harness_holds_over_1024_descriptors() -> None:
+    # Hundreds of episodes in flight hold over 1,024 descriptors. A slot's pid 1 keeps
+    # its socket's number, and select() cannot wait on one past 1,024: every sandbox
+    # booted then died at its first request (a run of 512 in flight lost ~10%).
+    if not OK:
+        pytest.skip(WHY)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit on open files ({hard}) is too low for this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open("/dev/null", os.O_RDONLY)]
+    backend = BwrapBackend()
+    try:
+        while held[-1] < 1100:
+            held.append(os.dup(held[0]))
+        sandbox = await backend.create([ENV], FILES, FAST)
+        try:
+            assert (await sandbox.run("echo ok")).stdout == "ok\n"
+            assert (await sandbox.grade({"p": "print(1)"}))["p"].stdout == "1\n"
+        finally:
+            await sandbox.close()
+    finally:
+        backend.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@needs_bwrap
+async def test_grading_programs_larger_than_one_socket_message(sb: BwrapSandbox) -> None:
+    # A reward program carries the transcript; past ~200 KB the request no longer fits
+    # one message to pid 1 and used to fail as if pid 1 had died.
+    big = "DATA = " + repr("x" * 300_000) + "\nprint(len(DATA))\n"
+    graded = await sb.grade({"big": big, "small": "print('ok')"})
+    assert graded["big"].stdout == "300000\n" and graded["small"].stdout == "ok\n"
+    assert (await sb.run("echo still")).stdout == "still\n"
 
 
 @needs_bwrap

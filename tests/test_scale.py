@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from subterfuge.envs.registry import get_environment
 from subterfuge.fakeprovider import FakeProvider, Faults, ScriptedResponder
 from subterfuge.sandbox import SandboxBackend
@@ -87,3 +89,55 @@ def test_v2_files_gain_usage_columns_and_totals_read_the_index(tmp_path: Path) -
         # The totals query itself must not touch the table rows.
         plan = store._query(f"EXPLAIN QUERY PLAN {USAGE_TOTALS}", ("old",))
         assert any("COVERING INDEX episodes_run_usage" in str(row) for row in plan)
+
+
+def _with_nofile(soft: int, hard: int) -> object:
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return limit
+
+
+def test_a_low_open_file_limit_is_raised_not_turned_into_errors(
+    bwrap: SandboxBackend, tmp_path: Path
+) -> None:
+    """1,024 open files (a common default) once broke runs of a few hundred episodes in
+    flight with EMFILE; here 40 breaks 16 in flight the same way unless the run raises it."""
+    command = [
+        sys.executable, "-m", "subterfuge.cli", "run", "--env", "reward_tampering",
+        "--policy", "hider", "-n", "32", "--concurrency", "16",
+        "--db", str(tmp_path / "fd.sqlite"), "--json",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, preexec_fn=_with_nofile(40, 4096)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdicts = json.loads(done.stdout)["verdicts"]
+    assert verdicts["tampered_and_hid"] == 32 and verdicts["error"] == 0, verdicts
+
+
+def test_open_file_limit_raised_to_what_the_concurrency_needs_and_warned_when_capped() -> None:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1456:
+        pytest.skip(f"the hard limit on open files here ({hard}) is below what the test raises to")
+    probe = (
+        "import resource, warnings\n"
+        "from subterfuge.runner.fdlimit import ensure_open_files, needed\n"
+        "warnings.simplefilter('always')\n"
+        "print(ensure_open_files(100) == needed(100), resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 300))\n"
+        "print(ensure_open_files(100), resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True, text=True, timeout=60, preexec_fn=_with_nofile(64, hard),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == f"True (1456, {hard})"  # what 100 episodes need, not the hard limit
+    assert second == "300 (300, 300)"  # capped by the hard limit...
+    assert "may open at most 300" in done.stderr  # ...and said so

@@ -32,6 +32,7 @@ from subterfuge.policy.pricing import Price
 from subterfuge.policy.registry import policy_settings
 from subterfuge.progress import stderr_progress
 from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode, usage_tokens
+from subterfuge.runner.fdlimit import ensure_open_files
 from subterfuge.sandbox.base import Limits, SandboxBackend
 from subterfuge.store import BatchWriter, Store, UsageTotals
 from subterfuge.store.records import EpisodeRecord
@@ -151,6 +152,7 @@ async def run_episodes(
     on_episode: OnEpisode | None = None,
 ) -> RunResult:
     """The shared driver: resume, bounded concurrency, batched writes, progress, totals."""
+    ensure_open_files(plan.concurrency)
     store.create_run(plan.run_id, plan.config(backend_name))
     done = store.done_indices(plan.run_id)
     todo = [i for i in range(plan.n) if i not in done]

@@ -23,6 +23,7 @@ from subterfuge.envs.base import Environment
 from subterfuge.policy.base import Policy, close_policy
 from subterfuge.policy.errors import ProviderError
 from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode
+from subterfuge.runner.fdlimit import ensure_open_files
 from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
 from subterfuge.sandbox import get_backend
 from subterfuge.sandbox.base import Limits
@@ -41,8 +42,10 @@ class EpisodeWorker:
         backend: str,
         limits: Limits,
         budget: EpisodeBudget,
+        concurrency: int,
     ) -> None:
         self.env, self.policy, self.limits, self.budget = env, policy, limits, budget
+        ensure_open_files(concurrency)
         self.backend = get_backend(backend)
 
     async def run(self, task: EpisodeTask) -> EpisodeRecord:
@@ -92,7 +95,7 @@ def run_ray(
         policy = _shared(plan.policy, count)
         actors = [
             EpisodeWorker.options(max_concurrency=per_actor).remote(  # type: ignore[attr-defined]
-                plan.env, policy, backend, plan.limits, plan.budget
+                plan.env, policy, backend, plan.limits, plan.budget, per_actor
             )
             for _ in range(count)
         ]

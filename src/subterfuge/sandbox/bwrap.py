@@ -162,9 +162,12 @@ class BwrapSandbox(ShellSandbox):
         return await start_shell(await self._booted_slot(), argv)
 
     async def _kill_shell(self, proc: ShellProcess) -> None:
+        assert isinstance(proc, SlotShell)
         slot = self._live_slot()
         if slot.alive:
-            await slot.call(("kill",))
+            exits = (await slot.call(("kill",)))[1]
+            if proc.pid in exits:
+                proc.exited(int(exits[proc.pid]))
 
     def _command_pids(self, proc: ShellProcess) -> list[int]:
         assert isinstance(proc, SlotShell)

@@ -25,10 +25,11 @@ to be visible inside.
 Only the standard library, all of it imported before any agent runs, and valid
 for any Python >= 3.9.
 
-Protocol (SOCK_SEQPACKET; one marshalled request, then one marshalled reply):
+Protocol (SOCK_SEQPACKET; one marshalled request, then one marshalled reply; a request
+too large for one message comes as `LARGE` with a memfd holding it):
   ("shell", argv)  + stdin, stdout, stderr fds           -> ("ok", pid)
   ("wait", pid, seconds)                                -> ("ok", exit code or None)
-  ("kill",)                                             -> ("ok",)
+  ("kill",)                                             -> ("ok", {shell pid: exit code})
   ("reset",)                                            -> ("ok",) or ("error", why)
   ("grade", programs, timeout, cap, rlimits, seccomp) + result fd -> ("ok",)
 It announces itself with ("ready",) once started.
@@ -109,14 +110,25 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def _seccomp(program: bytes | None) -> None:
+def _fprog(program: bytes | None) -> tuple[Any, Any] | None:
+    """A compiled filter as prctl takes it (with the buffer it points into), or None.
+
+    Built once per request, before forking: ctypes objects made in each child
+    would be copy-on-write faults there.
+    """
+    if not program:
+        return None
+    buf = ctypes.create_string_buffer(program, len(program))
+    return buf, _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+
+
+def _seccomp(fprog: tuple[Any, Any] | None) -> None:
     """No new privileges, then the filter (a no-op without one)."""
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    if program:
-        buf = ctypes.create_string_buffer(program, len(program))
-        prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if fprog is not None:
         _check(
-            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp"
+            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog[1]), 0, 0),
+            "seccomp",
         )
 
 
@@ -269,7 +281,9 @@ def _wait(pid: int, seconds: float) -> int | None:
         except OSError:
             fd = -1
         if fd >= 0:
-            select.select([fd], [], [], seconds)
+            waiting = select.poll()  # poll, not select: no limit on descriptor numbers
+            waiting.register(fd, select.POLLIN)
+            waiting.poll(int(seconds * 1000))
             os.close(fd)
             try:
                 got, status = os.waitpid(pid, os.WNOHANG)
@@ -295,9 +309,11 @@ def _grade(
     killed to turn a tampering episode into an error.
     """
 
+    fprog = _fprog(seccomp)
+
     def prepare() -> None:  # in each program's process
         runner.apply_rlimits(rlimits)
-        _seccomp(seccomp)
+        _seccomp(fprog)
 
     try:
         document = runner.run_all(programs, timeout, cap, after_each=kill_all, prepare=prepare)
@@ -329,7 +345,7 @@ def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tu
         return ("ok", _wait(request[1], request[2]))
     if op == "kill":
         kill_all()
-        return ("ok",)
+        return ("ok", dict(EXITS))  # spares a "wait" per shell
     if op == "reset":
         try:
             reset(boot)
@@ -347,6 +363,24 @@ def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tu
     return ("error", f"unknown request {op!r}")  # it brought no descriptors (checked above)
 
 
+LARGE = b"SFG-LARGE"
+"""Says the request is in the memfd that came last: one socket message holds ~200 KB."""
+
+
+def _read_request(fd: int) -> bytes:
+    """The bytes of a `LARGE` request (the harness wrote them; the offset is at their end)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def serve(sock: socket.socket) -> None:
     """Answer requests until the harness closes the socket (then the sandbox ends)."""
     boot = fingerprint()
@@ -355,9 +389,14 @@ def serve(sock: socket.socket) -> None:
         os.set_blocking(fd, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup fd does the work
+    # poll, not select: the socket keeps the harness's descriptor number, past 1,024
+    # once the harness has hundreds of sandboxes open.
+    events = select.poll()
+    for fd in (sock.fileno(), wake_r):
+        events.register(fd, select.POLLIN)
     sock.send(marshal.dumps(("ready",), 4))
     while True:
-        ready = select.select([sock.fileno(), wake_r], [], [])[0]
+        ready = [fd for fd, _ in events.poll()]
         if wake_r in ready:
             while True:
                 try:
@@ -368,10 +407,12 @@ def serve(sock: socket.socket) -> None:
             reap()
         if sock.fileno() not in ready:
             continue
-        payload, fds, _, _ = socket.recv_fds(sock, 1 << 22, 4)
+        payload, fds, _, _ = socket.recv_fds(sock, 1 << 22, 5)
         if not payload:
             return
         try:
+            if payload == LARGE and fds:
+                payload = _read_request(fds.pop())
             reply = handle(marshal.loads(payload), fds, boot)
         except Exception as exc:  # a failed fork, a bad request: the harness decides
             reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
@@ -394,10 +435,10 @@ def main() -> None:
                 pass  # the listing's own descriptor, closed by now
     # Denied here, so for the shell and everything else this process starts.
     _drop_capabilities()
-    _seccomp(bytes.fromhex(sys.argv[3]) if sys.argv[3] else None)
+    _seccomp(_fprog(bytes.fromhex(sys.argv[3])))
     runner = types.ModuleType("subterfuge_runner")
     exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)
-    for name in ("json", "runpy"):  # what grading programs commonly import
+    for name in ("json", "runpy", "pkgutil"):  # what grading programs import (run_path: pkgutil)
         __import__(name)
     gc.collect()
     gc.freeze()  # never scanned again: fewer pages a forked program copies

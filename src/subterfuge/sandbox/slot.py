@@ -33,6 +33,20 @@ RUNNER_SOURCE = Path(__file__).with_name("runner.py").read_text(encoding="utf-8"
 BOOT_SECONDS = 30.0
 CALL_SECONDS = 30.0
 
+INLINE_BYTES = 64 << 10
+"""Requests up to this size travel in the socket message itself (its limit is ~200 KB)."""
+LARGE = b"SFG-LARGE"
+"""Sent instead of a larger request, whose bytes travel in a memfd (`pid1.LARGE`)."""
+
+
+def _memfd(data: bytes) -> int:
+    fd = os.memfd_create("subterfuge-request", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return fd
+
+
 Command = Callable[[int], list[str]]
 """Given the descriptor bwrap reports its pid on, the argv that starts a slot's sandbox
 (everything before the program it runs)."""
@@ -40,9 +54,10 @@ Command = Callable[[int], list[str]]
 
 def pid1_argv(python: str, sock_fd: int) -> list[str]:
     """`-S -I -B`: only the stdlib, nothing from the environment or the (agent-writable) cwd.
-    Pid 1 denies itself, and so everything it starts, what would outlive an episode."""
-    leftovers = (filter_program(seccomp.LEFTOVERS) or b"").hex()
-    return [python, "-S", "-I", "-B", "-c", PID1_SOURCE, RUNNER_SOURCE, str(sock_fd), leftovers]
+    Pid 1 denies itself, and so everything it starts, what would outlive an episode and
+    what would change its own limits or scheduling."""
+    own = (filter_program(seccomp.LEFTOVERS, seccomp.PID1_GUARDS) or b"").hex()
+    return [python, "-S", "-I", "-B", "-c", PID1_SOURCE, RUNNER_SOURCE, str(sock_fd), own]
 
 
 class Slot:
@@ -139,6 +154,14 @@ class Slot:
         finally:
             os.close(info_r)
 
+    def _gone(self) -> SandboxError:
+        """The error for a dead pid 1, with its last words when it has exited (a traceback)."""
+        proc = self._proc
+        last = ""
+        if proc is not None and proc.stderr is not None and proc.poll() is not None:
+            last = proc.stderr.read().decode("utf-8", "replace").strip()[-1000:]
+        return SandboxError("the sandbox's pid 1 is gone" + (f": {last}" if last else ""))
+
     def _stderr(self) -> str:
         proc = self._proc
         if proc is None or proc.stderr is None:
@@ -153,7 +176,7 @@ class Slot:
         assert self._sock is not None
         data = await asyncio.get_running_loop().sock_recv(self._sock, 1 << 20)
         if not data:
-            raise SandboxError("the sandbox's pid 1 is gone")
+            raise self._gone()
         reply: tuple[Any, ...] = marshal.loads(data)
         return reply
 
@@ -167,7 +190,7 @@ class Slot:
         """
         async with self._lock:
             if not self.alive:
-                raise SandboxError("the sandbox's pid 1 is gone")
+                raise self._gone()
             assert self._sock is not None
             while self._owed:
                 try:
@@ -175,10 +198,17 @@ class Slot:
                 except TimeoutError:
                     raise SandboxError("sandbox pid 1 did not answer") from None
                 self._owed -= 1
+            message, extra = marshal.dumps(request, 4), []
+            if len(message) > INLINE_BYTES:
+                extra.append(_memfd(message))
+                message = LARGE
             try:
-                socket.send_fds(self._sock, [marshal.dumps(request, 4)], list(fds))
+                socket.send_fds(self._sock, [message], [*fds, *extra])
             except OSError as exc:
                 raise SandboxError(f"the sandbox's pid 1 is gone: {exc}") from exc
+            finally:
+                for fd in extra:
+                    os.close(fd)
             self._owed += 1
             try:
                 reply = await asyncio.wait_for(self._recv(), timeout)
@@ -230,6 +260,13 @@ class SlotShell:
     def returncode(self) -> int | None:
         return self._code
 
+    def exited(self, code: int) -> None:
+        """Record the exit code pid 1 reported some other way (a `kill` reply)."""
+        if self._code is None:
+            self._code = code
+            for transport in self._transports:
+                transport.close()
+
     async def wait(self) -> int:
         while self._code is None:
             try:
@@ -237,9 +274,7 @@ class SlotShell:
             except SandboxError:
                 code = -9  # pid 1 is gone, and with it every process of the sandbox
             if code is not None:
-                self._code = int(code)
-                for transport in self._transports:
-                    transport.close()
+                self.exited(int(code))
         return self._code
 
     def host_pid(self) -> int | None:
