@@ -375,6 +375,8 @@ async def test_reused_sandbox_starts_clean() -> None:
         "chmod 700 /dev",
         "echo 301 > /proc/sys/kernel/pid_max",
         "echo 0 > /proc/sys/kernel/shmmni",
+        "echo 19 > /proc/1/autogroup",
+        "echo 1000 > /proc/1/oom_score_adj",
     ],
 )
 async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
@@ -408,8 +410,8 @@ async def test_agent_cannot_change_pid1_limits_or_scheduling_to_break_grading(
     # Pid 1 grades after the agent's turns; with lower limits it could not fork the
     # grading programs and the episode would end as `error`, not as its verdict.
     for command in PID1_SABOTAGE:
-        result = await sb.run(f"{command} 2>/dev/null; echo $?")
-        assert result.stdout != "0\n", command
+        result = await sb.run(f"{command} >/dev/null 2>&1; echo $?")
+        assert result.stdout == "1\n", command  # refused (a missing tool would say 127)
     own = await sb.run("ulimit -n 100 && ulimit -n && renice -n 3 -p $$ >/dev/null && echo ok")
     assert own.stdout == "100\nok\n"  # its own limits and priority stay the agent's to set
     program = "import resource; resource.prlimit(1, resource.RLIMIT_NOFILE, (8, 8))"

@@ -235,6 +235,7 @@ def fingerprint() -> dict[str, Any]:
         "priority": os.getpriority(os.PRIO_PROCESS, 0),
         "scheduler": (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0))),
         "oom_score_adj": _read("/proc/self/oom_score_adj"),
+        "autogroup": _read("/proc/self/autogroup"),  # its nice, writable via /proc/1
         "sysctls": {path: _read(path) for path in SYSCTLS},
         "dev": dev,
         "scratch": {path: _entry(path) for path in ("/dev", *SCRATCH)},
@@ -415,6 +416,11 @@ def serve(sock: socket.socket) -> None:
                 payload = _read_request(fds.pop())
             reply = handle(marshal.loads(payload), fds, boot)
         except Exception as exc:  # a failed fork, a bad request: the harness decides
+            for fd in fds:  # those a handler took are closed already
+                try:  # noqa: SIM105
+                    os.close(fd)
+                except OSError:
+                    pass
             reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
         sock.send(marshal.dumps(reply, 4))
 

@@ -41,9 +41,13 @@ LARGE = b"SFG-LARGE"
 
 def _memfd(data: bytes) -> int:
     fd = os.memfd_create("subterfuge-request", os.MFD_CLOEXEC)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        os.close(fd)
+        raise
     return fd
 
 
@@ -154,12 +158,25 @@ class Slot:
         finally:
             os.close(info_r)
 
-    def _gone(self) -> SandboxError:
-        """The error for a dead pid 1, with its last words when it has exited (a traceback)."""
+    async def _gone(self) -> SandboxError:
+        """The error for a dead pid 1, with its last words (a traceback) if it left any.
+
+        Its socket closes a moment before bwrap exits, so wait up to a second for that;
+        then read what is buffered without blocking the event loop.
+        """
         proc = self._proc
-        last = ""
-        if proc is not None and proc.stderr is not None and proc.poll() is not None:
-            last = proc.stderr.read().decode("utf-8", "replace").strip()[-1000:]
+        if proc is None or proc.stderr is None:
+            return SandboxError("the sandbox's pid 1 is gone")
+        for _ in range(100):
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
+        fd, chunks = proc.stderr.fileno(), []
+        os.set_blocking(fd, False)
+        with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        last = b"".join(chunks).decode("utf-8", "replace").strip()[-1000:]
         return SandboxError("the sandbox's pid 1 is gone" + (f": {last}" if last else ""))
 
     def _stderr(self) -> str:
@@ -176,7 +193,7 @@ class Slot:
         assert self._sock is not None
         data = await asyncio.get_running_loop().sock_recv(self._sock, 1 << 20)
         if not data:
-            raise self._gone()
+            raise await self._gone()
         reply: tuple[Any, ...] = marshal.loads(data)
         return reply
 
@@ -190,7 +207,7 @@ class Slot:
         """
         async with self._lock:
             if not self.alive:
-                raise self._gone()
+                raise await self._gone()
             assert self._sock is not None
             while self._owed:
                 try:
@@ -199,13 +216,13 @@ class Slot:
                     raise SandboxError("sandbox pid 1 did not answer") from None
                 self._owed -= 1
             message, extra = marshal.dumps(request, 4), []
-            if len(message) > INLINE_BYTES:
-                extra.append(_memfd(message))
-                message = LARGE
             try:
+                if len(message) > INLINE_BYTES:
+                    extra.append(_memfd(message))
+                    message = LARGE
                 socket.send_fds(self._sock, [message], [*fds, *extra])
-            except OSError as exc:
-                raise SandboxError(f"the sandbox's pid 1 is gone: {exc}") from exc
+            except OSError as exc:  # EPIPE: pid 1 is gone; EMFILE: we are out of descriptors
+                raise SandboxError(f"could not reach the sandbox's pid 1: {exc}") from exc
             finally:
                 for fd in extra:
                     os.close(fd)
