@@ -384,9 +384,11 @@ async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
     # the sandbox be destroyed: the next episode gets a fresh one, untouched.
     if not OK:
         pytest.skip(WHY)
-    reused, _, looked = await two_episodes(
-        [poison], "ls /dev | grep -c evil; cat /proc/sys/kernel/shmmni"
+    reused, printed, looked = await two_episodes(
+        [f"{poison} && echo poisoned"], "ls /dev | grep -c evil; cat /proc/sys/kernel/shmmni"
     )
+    if printed != ["poisoned\n"]:
+        pytest.skip(f"this kernel refuses {poison!r}: nothing to undo")
     assert not reused
     assert looked.split()[0] == "0" and looked.split()[1] != "0"
 

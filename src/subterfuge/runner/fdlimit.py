@@ -21,6 +21,7 @@ BASE = 256
 
 
 def needed(concurrency: int) -> int:
+    """Open files a run of `concurrency` episodes in flight may hold."""
     return BASE + PER_EPISODE * max(1, concurrency)
 
 

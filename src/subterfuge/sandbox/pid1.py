@@ -333,8 +333,7 @@ FDS = {"shell": 3, "grade": 1}
 def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tuple[Any, ...]:
     op = request[0]
     if len(fds) != FDS.get(op, 0):
-        for fd in fds:
-            os.close(fd)
+        _close_all(fds)
         return ("error", f"{op!r} came with {len(fds)} descriptors")
     if op == "shell":
         try:
@@ -362,6 +361,14 @@ def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tu
             os.close(fds[0])
         return ("ok",)
     return ("error", f"unknown request {op!r}")  # it brought no descriptors (checked above)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:  # noqa: SIM105 (contextlib is not imported in here)
+            os.close(fd)
+        except OSError:
+            pass
 
 
 LARGE = b"SFG-LARGE"
@@ -414,14 +421,15 @@ def serve(sock: socket.socket) -> None:
         try:
             if payload == LARGE and fds:
                 payload = _read_request(fds.pop())
-            reply = handle(marshal.loads(payload), fds, boot)
-        except Exception as exc:  # a failed fork, a bad request: the harness decides
-            for fd in fds:  # those a handler took are closed already
-                try:  # noqa: SIM105
-                    os.close(fd)
-                except OSError:
-                    pass
-            reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
+            request = marshal.loads(payload)
+        except Exception as exc:  # nothing took the descriptors yet
+            _close_all(fds)
+            reply = ("error", f"unreadable request {payload[:40]!r}: {exc!r}")
+        else:
+            try:  # `handle` owns the descriptors: it closes them on every path
+                reply = handle(request, fds, boot)
+            except Exception as exc:  # a failed fork, a bad request: the harness decides
+                reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
         sock.send(marshal.dumps(reply, 4))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import SandboxError
 from subterfuge.sandbox.procs import rmtree
+from subterfuge.sandbox.runner import write_all
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.workspace import chown_tree
 
@@ -42,9 +43,7 @@ LARGE = b"SFG-LARGE"
 def _memfd(data: bytes) -> int:
     fd = os.memfd_create("subterfuge-request", os.MFD_CLOEXEC)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
     except OSError:
         os.close(fd)
         raise
@@ -152,22 +151,29 @@ class Slot:
                 raise SandboxError(f"sandbox pid 1 said {reply!r}")
             self.pid1 = int(json.loads(os.read(info_r, 1 << 16) or b"{}")["child-pid"])
         except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
-            err = self._stderr()
+            err = await self._last_words(kill=True)
             self.destroy(remove=False)
             raise SandboxError(f"sandbox failed to start: {err or exc}") from None
         finally:
             os.close(info_r)
 
     async def _gone(self) -> SandboxError:
-        """The error for a dead pid 1, with its last words (a traceback) if it left any.
+        """The error for a dead pid 1, with its last words (a traceback) if it left any."""
+        last = await self._last_words(kill=False)
+        return SandboxError("the sandbox's pid 1 is gone" + (f": {last}" if last else ""))
 
-        Its socket closes a moment before bwrap exits, so wait up to a second for that;
-        then read what is buffered without blocking the event loop.
+    async def _last_words(self, kill: bool) -> str:
+        """The end of what bwrap and pid 1 wrote to stderr, once bwrap has exited.
+
+        With `kill`, end it first. Without, wait up to a second: pid 1's socket closes
+        a moment before bwrap exits. Read without blocking the event loop either way.
         """
         proc = self._proc
         if proc is None or proc.stderr is None:
-            return SandboxError("the sandbox's pid 1 is gone")
-        for _ in range(100):
+            return ""
+        if kill and proc.poll() is None:
+            proc.kill()
+        for _ in range(500 if kill else 100):
             if proc.poll() is not None:
                 break
             await asyncio.sleep(0.01)
@@ -176,18 +182,7 @@ class Slot:
         with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
             while chunk := os.read(fd, 1 << 16):
                 chunks.append(chunk)
-        last = b"".join(chunks).decode("utf-8", "replace").strip()[-1000:]
-        return SandboxError("the sandbox's pid 1 is gone" + (f": {last}" if last else ""))
-
-    def _stderr(self) -> str:
-        proc = self._proc
-        if proc is None or proc.stderr is None:
-            return ""
-        if proc.poll() is None:
-            proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-        return proc.stderr.read().decode("utf-8", "replace").strip()[-2000:]
+        return b"".join(chunks).decode("utf-8", "replace").strip()[-2000:]
 
     async def _recv(self) -> tuple[Any, ...]:
         assert self._sock is not None
