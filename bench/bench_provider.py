@@ -4,19 +4,28 @@ The fake provider runs in its own process (`subterfuge fake-provider`), answers
 every call after `--latency` seconds, replays the `hider` policy, and fails
 `--fail-rate` of calls (split evenly: 429 with Retry-After, 500, hang). The
 harness runs here with isolation on. Prints wall time, the latency floor
-(episodes × turns × latency ÷ concurrency), their ratio, the harness's peak
-RSS, CPU per episode (harness process, sandboxes, fake provider), tokens per
-second, and checks that every episode is stored exactly once (re-running the
-missing ones, as a user would, if any failed past the retries).
+(episodes × turns × latency ÷ concurrency), their ratio, where a mean
+episode's time went (model calls, sandbox, grading) against the time it was in
+flight, the harness's peak RSS, CPU per episode (harness process, sandboxes,
+fake provider), tokens per second, the first error episode's traceback, and
+checks that every episode is stored exactly once (re-running the missing
+ones, as a user would, if any failed past the retries). With `--backend ray`
+the episodes run in Ray actors on this machine (one per core unless
+`--workers`); Ray's start-up counts in the wall time, the harness CPU is the
+driver's plus every Ray process's (workers, raylet, GCS), and memory is the
+peak PSS of the driver and workers, and of Ray's services.
 
     .venv/bin/python bench/bench_provider.py -n 1000 --concurrency 64 --latency 0.2
     .venv/bin/python bench/bench_provider.py -n 1000 --concurrency 64 --latency 0.2 --fail-rate 0.05
+    .venv/bin/python bench/bench_provider.py -n 32768 --concurrency 512 --backend ray
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import resource
@@ -24,8 +33,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from machine import machine_cpu_seconds
@@ -41,6 +52,70 @@ from subterfuge.store import Store
 def process_cpu(pid: int) -> float:
     parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ray_processes() -> dict[int, str]:
+    """This machine's Ray processes: pid -> kind (a worker, raylet, gcs_server, other)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # exited meanwhile
+        if b"ray::" in command or b"default_worker" in command:
+            found[int(entry.name)] = "workers"
+        elif b"/ray/" in command:
+            name = command.split(b"\0")[0].rsplit(b"/", 1)[-1].decode(errors="replace")
+            found[int(entry.name)] = name if name in ("raylet", "gcs_server") else "other"
+    return found
+
+
+def ray_cpu() -> dict[str, float]:
+    """CPU seconds of this machine's Ray processes so far, by kind (empty without Ray)."""
+    totals: dict[str, float] = {}
+    for pid, kind in ray_processes().items():
+        with contextlib.suppress(OSError):
+            totals[kind] = totals.get(kind, 0.0) + process_cpu(pid)
+    return totals
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: shared pages (Ray's libraries) counted once across processes."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class MemorySampler(threading.Thread):
+    """Peak memory (PSS) of this process plus the Ray workers, and of Ray's own services,
+    sampled each second; `cpu` is this thread's own CPU time, left out of the harness's."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.harness = self.services = 0
+        self.cpu = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        processes: dict[int, str] = {}
+        for tick in itertools.count():
+            if self.stop.wait(1.0):
+                break
+            if tick % 5 == 0:  # walking /proc past thousands of sandbox processes costs
+                processes = {os.getpid(): "driver", **ray_processes()}
+            harness = services = 0
+            for pid, kind in processes.items():
+                with contextlib.suppress(OSError, ValueError):
+                    if kind in ("driver", "workers"):
+                        harness += pss_bytes(pid)
+                    else:
+                        services += pss_bytes(pid)
+            self.harness = max(self.harness, harness)
+            self.services = max(self.services, services)
+        self.cpu = time.thread_time()
 
 
 def free_port() -> int:
@@ -67,6 +142,15 @@ def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]
     raise SystemExit("the fake provider did not start")
 
 
+def runner(args: argparse.Namespace, plan: RunPlan, store: Store) -> Callable[[], RunResult]:
+    """One pass over the plan's missing episodes, on the chosen backend."""
+    if args.backend == "ray":
+        from subterfuge.runner.ray import run_ray
+
+        return lambda: run_ray(plan, args.sandbox, store, workers=args.workers)
+    return lambda: asyncio.run(run_local(plan, get_backend(args.sandbox), store))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="episodes")
@@ -79,6 +163,8 @@ def main() -> None:
     parser.add_argument("--policy", default="hider", help="scripted moves the server replays")
     parser.add_argument("--sandbox", default="bwrap")
     parser.add_argument("--request-timeout", type=float, default=3.0, help="hangs end after it")
+    parser.add_argument("--backend", choices=["local", "ray"], default="local")
+    parser.add_argument("--workers", type=int, default=None, help="Ray actors (default: cores)")
     args = parser.parse_args()
 
     port = free_port()
@@ -103,15 +189,27 @@ def main() -> None:
                 process_cpu(server.pid),
                 time.perf_counter(),
             )
-            results.append(asyncio.run(run_local(plan, get_backend(args.sandbox), store)))
+            sampler = MemorySampler()
+            sampler.start()
+            if args.backend == "ray":  # started here so that its start-up is timed
+                import ray
+
+                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            run = runner(args, plan, store)
+            results.append(run())
             wall = time.perf_counter() - t0
             own1 = resource.getrusage(resource.RUSAGE_SELF)
-            machine, server_cpu = (
+            machine, server_cpu, helpers = (
                 machine_cpu_seconds() - machine0,
                 process_cpu(server.pid) - server0,
+                ray_cpu(),
             )
+            sampler.stop.set()
+            sampler.join()
             while results[-1].failed:  # what a user does: re-run the same command
-                results.append(asyncio.run(run_local(plan, get_backend(args.sandbox), store)))
+                results.append(run())
+            if args.backend == "ray":
+                ray.shutdown()
             turns, rows, distinct = store._query(
                 "SELECT SUM(turns), COUNT(*), COUNT(DISTINCT idx) FROM episodes WHERE run_id = ?",
                 ("bench",),
@@ -121,6 +219,16 @@ def main() -> None:
                 " WHERE run_id = ? AND verdict = 'error' GROUP BY why ORDER BY 2 DESC LIMIT 5",
                 ("bench",),
             )
+            timings = store._query(
+                "SELECT AVG(json_extract(timings, '$.total')), AVG(json_extract(timings, "
+                "'$.policy')), AVG(json_extract(timings, '$.sandbox')), "
+                "AVG(json_extract(timings, '$.grade')) FROM episodes WHERE run_id = ?",
+                ("bench",),
+            )[0]
+            where = store._query(  # the first error's traceback: where to look
+                "SELECT details FROM episodes WHERE run_id = ? AND verdict = 'error' LIMIT 1",
+                ("bench",),
+            )
         stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats").read())
     finally:
         server.terminate()
@@ -128,10 +236,12 @@ def main() -> None:
     first = results[0]
     n = args.n
     floor = turns * args.latency / args.concurrency
-    own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
+    own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime - sampler.cpu
+    own += sum(helpers.values())
     print(
         f"episodes:              {n} at concurrency {args.concurrency}, latency {args.latency} s,"
-        f" {args.api}/{args.protocol}{' stream' if args.stream else ''}, sandbox {args.sandbox}"
+        f" {args.api}/{args.protocol}{' stream' if args.stream else ''}, sandbox {args.sandbox},"
+        f" backend {args.backend}"
     )
     print(f"verdicts:              { {k: v for k, v in results[-1].verdicts.items() if v} }")
     print(
@@ -143,10 +253,24 @@ def main() -> None:
     print(f"latency floor:         {floor:.1f} s  (episodes × turns × latency ÷ concurrency)")
     print(f"ratio:                 {wall / floor:.2f}×")
     print(f"episodes per second:   {n / wall:.1f}")
-    print(f"tokens per second:     {first.tokens_per_second:,.0f}")
-    print(f"peak RSS (harness):    {own1.ru_maxrss / 1024:.0f} MiB")
+    total, model, sandbox, grade = timings
     print(
-        f"CPU per episode:       harness process {1000 * own / n:.1f} ms, fake provider "
+        f"episode time (mean):   {total:.3f} s: model calls {model:.3f}, sandbox {sandbox:.3f},"
+        f" grading {grade:.3f}; in flight {args.concurrency * wall / n:.3f} s (Little's law)"
+    )
+    print(f"tokens per second:     {first.tokens_per_second:,.0f}")
+    if helpers:
+        print(
+            f"peak memory (PSS):     harness (driver + workers) {sampler.harness / 2**20:.0f} MiB,"
+            f" Ray's services {sampler.services / 2**20:.0f} MiB"
+        )
+        split = ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in sorted(helpers.items()))
+        print(f"Ray CPU per episode:   {split}")
+    else:
+        print(f"peak RSS (harness):    {own1.ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"CPU per episode:       harness {'(driver + Ray) ' if helpers else 'process '}"
+        f"{1000 * own / n:.1f} ms, fake provider "
         f"{1000 * server_cpu / n:.1f} ms, whole machine (sandboxes included) "
         f"{1000 * machine / n:.1f} ms"
     )
@@ -155,6 +279,8 @@ def main() -> None:
     print(f"failed past retries:   {first.failed} (re-runs: {len(results) - 1})")
     for why, count in errors:  # episodes that broke: the first words of each cause
         print(f"error episodes:        {count} × {why}")
+    for (details,) in where:
+        print(json.loads(details).get("traceback", ""))
     ok = rows == distinct == n and results[-1].episodes == n
     verdict = "yes" if ok else "NO"
     print(f"stored exactly once:   {verdict} ({rows} rows, {distinct} distinct indices)")
