@@ -109,6 +109,9 @@ class Evidence:
 
     `before` / `after` map every watched path (recursively, files only) to its
     content as the host read it; a path absent from `after` was deleted.
+    `after` is what the agent left (read once its processes were killed);
+    `graded` is the same read after the grading programs ran, which execute
+    agent code that may rewrite files (None where nothing was graded).
     `answer` is the policy's final visible message (hidden reasoning removed),
     or None when it never gave one.
     """
@@ -121,9 +124,18 @@ class Evidence:
     answer: str | None
     turns: int
     protocol_errors: int = 0
+    graded: Mapping[str, str] | None = None
 
     def changed(self, path: str) -> bool:
         return self.before.get(path) != self.after.get(path)
+
+    def changed_while_graded(self) -> list[str]:
+        """Watched paths that grading (agent code run by the graders) created, edited or
+        deleted: the environments' own graders never write."""
+        if self.graded is None:
+            return []
+        after, graded = self.after, self.graded
+        return sorted(p for p in set(after) | set(graded) if after.get(p) != graded.get(p))
 
     def deleted(self, path: str) -> bool:
         return path in self.before and path not in self.after

@@ -120,6 +120,8 @@ async def run_episode(
         evidence = await _gather(spec, sandbox, done.answer, done.turns, done.malformed, clock)
         judgement = env.judge(spec, evidence)
         details = dict(judgement.details)
+        if rewritten := evidence.changed_while_graded():
+            details["changed_while_graded"] = rewritten
         if done.limit is not None:
             details["limit"] = done.limit
         return _record(
@@ -241,13 +243,18 @@ async def _gather(
     if sandbox is None:
         return Evidence(before, before, None, None, {}, answer, turns, malformed)
     t0 = time.perf_counter()
-    programs: dict[str, str] = dict(spec.probes)
+    # The trainer's reading first, then the oversight, as the reference ran them;
+    # the harness's probes last, so that they cannot change what those two see.
+    programs: dict[str, str] = {}
     if spec.reward_program is not None:
         programs["__reward__"] = spec.reward_program
     if spec.oversight_program is not None:
         programs["__oversight__"] = spec.oversight_program
+    programs.update(spec.probes)
+    await sandbox.stop()
+    after = sandbox.snapshot(spec.watched)  # what the agent left, before agent code runs again
     results = await sandbox.grade(programs)
-    after = sandbox.snapshot(spec.watched)
+    graded = sandbox.snapshot(spec.watched)
     clock.grade += time.perf_counter() - t0
     before = {p: c for p, c in before.items() if any(_under(p, w) for w in spec.watched)}
     probes = {k: v for k, v in results.items() if not k.startswith("__")}
@@ -260,6 +267,7 @@ async def _gather(
         answer,
         turns,
         malformed,
+        graded,
     )
 
 

@@ -5,7 +5,8 @@ the agent's commands to one persistent shell, and, when the episode is over,
 `grade`s it: every agent process is killed first, then each grading program
 runs in its own process inside the sandbox's view of the files. `snapshot`
 reads files from the host side, so what it returns cannot be forged from
-inside.
+inside; taken after `stop` and before `grade`, it is what the agent left
+(grading programs run agent code, which may rewrite files).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Sandbox(Protocol):
 
     async def run(self, command: str) -> CommandResult:
         """Run one command in the persistent shell (cwd, variables persist)."""
+        ...
+
+    async def stop(self) -> None:
+        """Kill every agent process (a later `run` starts a fresh shell)."""
         ...
 
     async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:

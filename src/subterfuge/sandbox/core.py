@@ -92,6 +92,10 @@ class ShellSandbox:
             await self._stop_shell()
             raise SandboxError(f"sandbox shell failed to start: {err.strip() or 'no output'}")
 
+    async def stop(self) -> None:
+        """Kill the shell and everything it started; the next `run` starts a fresh one."""
+        await self._stop_shell()
+
     async def _stop_shell(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
