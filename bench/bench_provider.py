@@ -72,13 +72,13 @@ def ray_processes() -> dict[int, str]:
     return found
 
 
-def ray_cpu() -> dict[str, float]:
-    """CPU seconds of this machine's Ray processes so far, by kind (empty without Ray)."""
-    totals: dict[str, float] = {}
+def ray_cpu() -> dict[int, tuple[str, float]]:
+    """pid -> (kind, CPU seconds so far) of this machine's Ray processes."""
+    found = {}
     for pid, kind in ray_processes().items():
         with contextlib.suppress(OSError):
-            totals[kind] = totals.get(kind, 0.0) + process_cpu(pid)
-    return totals
+            found[pid] = (kind, process_cpu(pid))
+    return found
 
 
 def pss_bytes(pid: int) -> int:
@@ -89,20 +89,23 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
-class MemorySampler(threading.Thread):
-    """Peak memory (PSS) of this process plus the Ray workers, and of Ray's own services,
-    sampled each second; `cpu` is this thread's own CPU time, left out of the harness's."""
+class RayWatch(threading.Thread):
+    """Looks at the Ray processes each second: the peak memory (PSS) of this process plus
+    the workers, and of Ray's own services, and each one's CPU so far, so that a process
+    gone by the last look (the actors are killed as the run ends) still counts."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.harness = self.services = 0
+        self.baseline = ray_cpu()  # Ray processes already running (none, usually)
+        self.seen: dict[int, tuple[str, float]] = {}
         self.cpu = 0.0
-        self.stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
         processes: dict[int, str] = {}
         for tick in itertools.count():
-            if self.stop.wait(1.0):
+            if self._done.wait(1.0):
                 break
             if tick % 5 == 0:  # walking /proc past thousands of sandbox processes costs
                 processes = {os.getpid(): "driver", **ray_processes()}
@@ -113,9 +116,22 @@ class MemorySampler(threading.Thread):
                         harness += pss_bytes(pid)
                     else:
                         services += pss_bytes(pid)
+                    if kind != "driver":
+                        self.seen[pid] = (kind, process_cpu(pid))
             self.harness = max(self.harness, harness)
             self.services = max(self.services, services)
         self.cpu = time.thread_time()
+
+    def finish(self) -> dict[str, float]:
+        """Stop looking; the Ray processes' CPU during the run, by kind."""
+        self._done.set()
+        self.join()
+        self.seen.update(ray_cpu())
+        totals: dict[str, float] = {}
+        for pid, (kind, cpu) in self.seen.items():
+            used = cpu - self.baseline.get(pid, (kind, 0.0))[1]
+            totals[kind] = totals.get(kind, 0.0) + used
+        return totals
 
 
 def free_port() -> int:
@@ -189,27 +205,29 @@ def main() -> None:
                 process_cpu(server.pid),
                 time.perf_counter(),
             )
-            sampler = MemorySampler()
-            sampler.start()
-            if args.backend == "ray":  # started here so that its start-up is timed
+            watch = RayWatch() if args.backend == "ray" else None
+            helpers: dict[str, float] = {}
+            if watch is not None:  # started here so that Ray's start-up is timed
                 import ray
 
+                watch.start()
                 ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-            run = runner(args, plan, store)
-            results.append(run())
-            wall = time.perf_counter() - t0
-            own1 = resource.getrusage(resource.RUSAGE_SELF)
-            machine, server_cpu, helpers = (
-                machine_cpu_seconds() - machine0,
-                process_cpu(server.pid) - server0,
-                ray_cpu(),
-            )
-            sampler.stop.set()
-            sampler.join()
-            while results[-1].failed:  # what a user does: re-run the same command
+            try:
+                run = runner(args, plan, store)
                 results.append(run())
-            if args.backend == "ray":
-                ray.shutdown()
+                wall = time.perf_counter() - t0
+                if watch is not None:
+                    helpers = watch.finish()
+                own1 = resource.getrusage(resource.RUSAGE_SELF)
+                machine, server_cpu = (
+                    machine_cpu_seconds() - machine0,
+                    process_cpu(server.pid) - server0,
+                )
+                while results[-1].failed:  # what a user does: re-run the same command
+                    results.append(run())
+            finally:
+                if watch is not None:
+                    ray.shutdown()
             turns, rows, distinct = store._query(
                 "SELECT SUM(turns), COUNT(*), COUNT(DISTINCT idx) FROM episodes WHERE run_id = ?",
                 ("bench",),
@@ -236,8 +254,9 @@ def main() -> None:
     first = results[0]
     n = args.n
     floor = turns * args.latency / args.concurrency
-    own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime - sampler.cpu
-    own += sum(helpers.values())
+    own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
+    if watch is not None:  # the driver, less the watch's own looking, plus Ray's processes
+        own += sum(helpers.values()) - watch.cpu
     print(
         f"episodes:              {n} at concurrency {args.concurrency}, latency {args.latency} s,"
         f" {args.api}/{args.protocol}{' stream' if args.stream else ''}, sandbox {args.sandbox},"
@@ -253,23 +272,24 @@ def main() -> None:
     print(f"latency floor:         {floor:.1f} s  (episodes × turns × latency ÷ concurrency)")
     print(f"ratio:                 {wall / floor:.2f}×")
     print(f"episodes per second:   {n / wall:.1f}")
-    total, model, sandbox, grade = timings
+    total, model, sandbox, grade = (t or 0.0 for t in timings)  # None: no episode stored
     print(
         f"episode time (mean):   {total:.3f} s: model calls {model:.3f}, sandbox {sandbox:.3f},"
-        f" grading {grade:.3f}; in flight {args.concurrency * wall / n:.3f} s (Little's law)"
+        f" grading {grade:.3f}; in flight {args.concurrency * wall / n:.3f} s (Little's law,"
+        " start-up included)"
     )
     print(f"tokens per second:     {first.tokens_per_second:,.0f}")
-    if helpers:
+    if watch is not None:
         print(
-            f"peak memory (PSS):     harness (driver + workers) {sampler.harness / 2**20:.0f} MiB,"
-            f" Ray's services {sampler.services / 2**20:.0f} MiB"
+            f"peak memory (PSS):     harness (driver + workers) {watch.harness / 2**20:.0f} MiB,"
+            f" Ray's services {watch.services / 2**20:.0f} MiB"
         )
         split = ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in sorted(helpers.items()))
         print(f"Ray CPU per episode:   {split}")
     else:
         print(f"peak RSS (harness):    {own1.ru_maxrss / 1024:.0f} MiB")
     print(
-        f"CPU per episode:       harness {'(driver + Ray) ' if helpers else 'process '}"
+        f"CPU per episode:       harness {'(driver + Ray) ' if watch else 'process '}"
         f"{1000 * own / n:.1f} ms, fake provider "
         f"{1000 * server_cpu / n:.1f} ms, whole machine (sandboxes included) "
         f"{1000 * machine / n:.1f} ms"

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +27,7 @@ from subterfuge.sandbox import (
 )
 from subterfuge.sandbox.bwrap import BwrapSandbox
 from subterfuge.sandbox.shell import ansi_c_quote
+from subterfuge.sandbox.snapshot import UNREADABLE
 
 OK, WHY = bwrap_available()
 needs_bwrap = pytest.mark.skipif(not OK, reason=f"bubblewrap unavailable: {WHY}")
@@ -189,6 +195,39 @@ async def test_snapshot_never_follows_links_and_sees_edits(sb: BwrapSandbox) -> 
     assert "/rl_environment/checklist.py" not in after
     await sb.run(f"rm -rf {ENV}; ln -s /etc {ENV}")
     assert sb.snapshot([f"{ENV}/passwd"]) == {ENV: "<symlink -> /etc>"}
+
+
+def test_snapshot_records_what_the_harness_cannot_read() -> None:
+    # A harness not running as root meets the agent's chmod: a __pycache__ it may not
+    # list (Python inside can still import a compiled reward from it) is not skipped.
+    tmp_path = Path(tempfile.mkdtemp())  # not pytest's: uid nobody must reach it
+    env = tmp_path / "root" / "rl_environment"
+    (env / "__pycache__").mkdir(parents=True)
+    (env / "__pycache__" / "compute_reward.cpython-311.pyc").write_bytes(b"compiled")
+    (env / "test.py").write_text("secret")
+    (env / "ok.py").write_text("x = 1\n")
+    (env / "test.py").chmod(0)
+    (env / "__pycache__").chmod(0o111)
+    for path in (tmp_path, tmp_path / "root", env):
+        path.chmod(0o755)
+    script = (
+        "import json, sys\nfrom subterfuge.sandbox.snapshot import take_snapshot\n"
+        "print(json.dumps(take_snapshot(sys.argv[1], ['/root/rl_environment'], 1000)))"
+    )
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    argv = [*(as_nobody if os.geteuid() == 0 else []), sys.executable, "-c", script, str(tmp_path)]
+    src = str(Path(__file__).parents[1] / "src")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env={"PYTHONPATH": src})
+    finally:
+        (env / "__pycache__").chmod(0o755)
+        shutil.rmtree(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "/root/rl_environment/__pycache__/": UNREADABLE,
+        "/root/rl_environment/test.py": UNREADABLE,
+        "/root/rl_environment/ok.py": "x = 1\n",
+    }
 
 
 @needs_bwrap

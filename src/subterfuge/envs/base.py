@@ -130,8 +130,9 @@ class Evidence:
         return self.before.get(path) != self.after.get(path)
 
     def changed_while_graded(self) -> list[str]:
-        """Watched paths that grading (agent code run by the graders) created, edited or
-        deleted: the environments' own graders never write."""
+        """Watched paths that grading created, edited or deleted: agent code the graders
+        ran (the built-in environments' own graders never write; a released
+        environment's commands may)."""
         if self.graded is None:
             return []
         after, graded = self.after, self.graded

@@ -54,7 +54,12 @@ class EpisodeWorker:
         )
 
     async def close(self) -> None:
+        """The policy's connections, and the warm sandboxes: the driver then kills this
+        actor, which leaves no time for the finalizer that removes them at exit."""
         await close_policy(self.policy)
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
 
 
 def _shared(policy: Policy, parts: int) -> Policy:

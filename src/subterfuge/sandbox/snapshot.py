@@ -3,6 +3,9 @@
 Every path component is opened relative to its parent's descriptor with
 O_NOFOLLOW, so an agent that turns `compute_reward.py` (or a directory above
 it) into a symlink to a host file gets the link recorded, never the target read.
+What the harness cannot read (a harness not running as root meets the agent's
+`chmod 000`) is recorded as unreadable, never skipped: a directory hidden that
+way could still hold what Python imports (a compiled reward).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ MAX_FILES = 2000
 MAX_DEPTH = 64
 TRUNCATED_KEY = "<truncated>"
 """Key present (not a path) when the snapshot stopped early."""
+UNREADABLE = "<unreadable>"
+"""Recorded for a file, or a directory (its path then ending in /), the host cannot read."""
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -57,11 +62,18 @@ class _Walk:
             return
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return  # removed since it was listed
         except OSError:
+            self.out[spath.rstrip("/") + "/"] = UNREADABLE
             return
         try:
-            with os.scandir(fd) as it:
-                names = sorted(e.name for e in it)
+            try:
+                with os.scandir(fd) as it:
+                    names = sorted(e.name for e in it)
+            except OSError:
+                self.out[spath.rstrip("/") + "/"] = UNREADABLE
+                return
             base = spath.rstrip("/")
             for child in names:
                 self.entry(fd, child, f"{base}/{child}", depth + 1)
@@ -71,7 +83,10 @@ class _Walk:
     def regular(self, dir_fd: int, name: str, spath: str) -> None:
         try:
             fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return  # removed since it was listed
         except OSError:
+            self.out[spath] = UNREADABLE
             return
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped between stat and open
@@ -89,7 +104,7 @@ class _Walk:
                     size += len(chunk)
                 self.out[spath] = f"<{size} bytes, sha256 {digest.hexdigest()}>"
         except OSError:
-            return
+            self.out[spath] = UNREADABLE
         finally:
             os.close(fd)
 
