@@ -25,7 +25,8 @@ from subterfuge.sandbox import (
     bwrap_available,
     get_backend,
 )
-from subterfuge.sandbox.bwrap import BwrapSandbox
+from subterfuge.sandbox.bwrap import BwrapSandbox, slot_prefix
+from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
 from subterfuge.sandbox.snapshot import UNREADABLE
 
@@ -228,6 +229,30 @@ def test_snapshot_records_what_the_harness_cannot_read() -> None:
         "/root/rl_environment/test.py": UNREADABLE,
         "/root/rl_environment/ok.py": "x = 1\n",
     }
+
+
+@needs_bwrap
+async def test_a_new_harness_removes_the_slots_a_killed_one_left() -> None:
+    base = Path(tempfile.mkdtemp(prefix="subterfuge-sweep-", dir="/dev/shm"))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    prefix = slot_prefix()
+    namespace = prefix.split("-")[1]
+    stale = base / f"slot-{namespace}-{gone.pid}-abc"  # a harness killed with -9
+    live = base / f"{prefix}def"  # ours
+    foreign = base / f"slot-1-{gone.pid}-ghi"  # another pid namespace's
+    for slot in (stale, live, foreign):
+        (slot / "fs" / "root").mkdir(parents=True)
+    (stale / "fs" / "root" / "episode.txt").write_text("left behind")
+    backend = BwrapBackend(base_dir=base)
+    try:
+        sandbox = await backend.create(("/root",), {"/root/a.txt": "a"}, Limits())
+        await sandbox.close()
+        assert not stale.exists()
+        assert live.exists() and foreign.exists()
+    finally:
+        backend.close()
+        rmtree(base)
 
 
 @needs_bwrap

@@ -1,6 +1,8 @@
 """The default backend: each episode in bubblewrap namespaces of its own.
 
-Layout on the host: `<base>/slot-XXXX/fs/<top>` holds the episode's files, and
+Layout on the host: `<base>/slot-<pid ns>-<pid>-XXXX/fs/<top>` holds the
+episode's files (named after the harness process that owns the slot, so that
+the next harness removes what a killed one left), and
 each `<top>` (`/root` always, plus `/rl_environment`, `/home`, ...) is
 bind-mounted read-write; the system directories are read-only, `/tmp` is a
 private tmpfs, there is no network (only loopback) and the agent is uid 0 of its
@@ -32,7 +34,7 @@ from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
 from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
-from subterfuge.sandbox.procs import descendants
+from subterfuge.sandbox.procs import descendants, rmtree
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.slot import Command, Slot, SlotShell, pipe_reader, start_shell
 from subterfuge.sandbox.uids import UidPool, user_processes
@@ -127,6 +129,34 @@ def prepare_base_dir(base_dir: Path) -> None:
     if st.st_uid != os.geteuid():
         raise SandboxError(f"{base_dir} is owned by uid {st.st_uid}, not by us")
     os.chmod(base_dir, 0o711)  # pool uids must traverse it, not list it
+
+
+def slot_prefix() -> str:
+    """This process's slots: its pid, and its pid namespace (pids elsewhere mean nothing)."""
+    return f"slot-{os.stat('/proc/self/ns/pid').st_ino}-{os.getpid()}-"
+
+
+def sweep_stale_slots(base_dir: Path) -> int:
+    """Remove the slots of harness processes of this pid namespace that are gone (killed:
+    no finalizer ran; their sandboxes died with them); how many were removed."""
+    namespace = slot_prefix().split("-")[1]
+    removed = 0
+    with os.scandir(base_dir) as entries:
+        for entry in entries:
+            parts = entry.name.split("-")
+            if len(parts) != 4 or parts[0] != "slot" or parts[1] != namespace:
+                continue  # another namespace's, or not a slot
+            try:
+                os.kill(int(parts[2]), 0)
+                continue  # its harness lives (or the pid was reused: left for later)
+            except ProcessLookupError:
+                pass
+            except (ValueError, PermissionError):
+                continue
+            with contextlib.suppress(OSError):
+                rmtree(Path(entry.path))
+                removed += 1
+    return removed
 
 
 def default_base_dir() -> Path:
@@ -246,9 +276,10 @@ class BwrapBackend:
     async def _new_slot(self, tops: list[str]) -> Slot:
         if not self._base_ready:
             prepare_base_dir(self.base_dir)
+            await asyncio.to_thread(sweep_stale_slots, self.base_dir)
             self._base_ready = True
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
-        root = Path(tempfile.mkdtemp(prefix="slot-", dir=self.base_dir))
+        root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
         slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _python()[0])
         self._slots.add(slot)
         try:

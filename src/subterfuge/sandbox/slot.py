@@ -1,7 +1,8 @@
 """Warm sandboxes ("slots"): one bubblewrap sandbox serves episode after episode.
 
-A slot is a host directory (`<base>/slot-XXXX/fs/<top>`, bind-mounted into the
-sandbox), a bwrap process whose pid 1 is `pid1.py`, and the socket to that pid 1.
+A slot is a host directory (`<base>/slot-<pid ns>-<pid>-XXXX/fs/<top>`,
+bind-mounted into the sandbox), a bwrap process whose pid 1 is `pid1.py`, and
+the socket to that pid 1.
 Between two episodes pid 1 kills every process and empties what lies outside the
 episode's files, and the host empties the files; the namespaces and mounts,
 which cost most of a new sandbox, are kept. A slot whose pid 1 is gone or fails
