@@ -231,6 +231,27 @@ def test_snapshot_records_what_the_harness_cannot_read() -> None:
     }
 
 
+@pytest.mark.parametrize("error", [FileNotFoundError, PermissionError])
+def test_removing_a_tree_never_touches_what_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[OSError]
+) -> None:
+    # Two harnesses sweeping the same stale slot: the loser's rmdir fails on the slot
+    # itself; the base directory above it must keep the mode that lets sandboxes in.
+    base = tmp_path / "base"
+    (base / "slot" / "fs").mkdir(parents=True)
+    base.chmod(0o711)
+    real_rmdir = os.rmdir
+
+    def rmdir(path: object, *args: object, **kw: object) -> None:
+        if str(path) == str(base / "slot"):
+            raise error(f"raced on {path}")
+        real_rmdir(path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    rmtree(base / "slot")
+    assert base.stat().st_mode & 0o777 == 0o711
+
+
 @needs_bwrap
 async def test_a_new_harness_removes_the_slots_a_killed_one_left() -> None:
     base = Path(tempfile.mkdtemp(prefix="subterfuge-sweep-", dir="/dev/shm"))

@@ -275,9 +275,9 @@ class BwrapBackend:
 
     async def _new_slot(self, tops: list[str]) -> Slot:
         if not self._base_ready:
+            self._base_ready = True  # first: the episodes starting meanwhile must not sweep too
             prepare_base_dir(self.base_dir)
             await asyncio.to_thread(sweep_stale_slots, self.base_dir)
-            self._base_ready = True
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
         root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
         slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _python()[0])

@@ -62,10 +62,12 @@ def rmtree(path: Path) -> None:
     """`shutil.rmtree` (fd-based, never follows links) that also undoes agent `chmod 000`s."""
 
     def fix(func: object, failed: str, exc: BaseException) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return  # removed meanwhile: nothing to repair
         parent = os.path.dirname(failed)
         try:
             st = os.lstat(parent)
-            if stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode) and os.fspath(failed) != os.fspath(path):  # not above it
                 os.chmod(parent, 0o700)
             st = os.lstat(failed)
             if stat.S_ISDIR(st.st_mode):
