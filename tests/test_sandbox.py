@@ -277,6 +277,29 @@ async def test_a_new_harness_removes_the_slots_a_killed_one_left() -> None:
 
 
 @needs_bwrap
+async def test_open_files_limit_is_the_sandboxs_own_not_the_harness() -> None:
+    # A run at high concurrency raises the harness's own limit; the agent's and the
+    # grading programs' stay what the limits say, whatever the concurrency.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"hard open-file limit {hard} leaves no room to raise the harness's")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    try:
+        sandbox = await BwrapBackend().create([ENV], FILES, Limits(open_files=256))
+        try:
+            shell = await sandbox.run("ulimit -Sn; ulimit -Hn")
+            graded = await sandbox.grade(
+                {"n": "import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE))"}
+            )
+        finally:
+            await sandbox.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert shell.stdout.split() == ["256", "256"]
+    assert graded["n"].stdout == "(256, 256)\n"
+
+
+@needs_bwrap
 async def test_grade_isolated_with_agent_edits(sb: BwrapSandbox) -> None:
     await sb.run(f"echo 'def reward():\n    return 99.0' > {ENV}/compute_reward.py")
     results = await sb.grade(

@@ -17,6 +17,10 @@ from typing import Any
 import pytest
 
 from subterfuge.envs.base import Stage, Verdict
+from subterfuge.envs.registry import get_environment
+from subterfuge.policy.scripted import scripted_policy
+from subterfuge.runner.local import RunPlan
+from subterfuge.sandbox import Limits
 from subterfuge.store import (
     BatchWriter,
     EpisodeRecord,
@@ -448,3 +452,13 @@ def test_episode_pages_cover_the_run_once_in_order(store: Store) -> None:
     assert [[r.idx for r in p] for p in pages] == [[0, 1, 2], [3, 5, 7], [9]]
     with pytest.raises(ValueError):
         next(store.episode_pages("r1", page=0))
+
+
+def test_a_run_stored_before_the_open_files_limit_existed_still_resumes(store: Store) -> None:
+    plan = RunPlan("p", get_environment("reward_tampering"), scripted_policy("honest"), 3)
+    config = plan.config("bwrap")
+    assert "open_files" not in config["limits"]  # at its default: as stored before it existed
+    store.create_run("p", config)
+    other = dataclasses.replace(plan, limits=Limits(open_files=64))
+    with pytest.raises(RunConflict, match="limits"):
+        store.create_run("p", other.config("bwrap"))

@@ -71,8 +71,10 @@ class RunPlan:
             "seed": self.seed,
             "n": self.n,
             "sandbox": backend,
-            "limits": self.limits.__dict__,
+            "limits": dict(self.limits.__dict__),
         }
+        if self.limits.open_files == Limits().open_files:  # newer than some stored runs
+            del config["limits"]["open_files"]
         model = policy_settings(self.policy)
         if model is not None:
             config["model"] = model

@@ -11,6 +11,7 @@ inside; taken after `stop` and before `grade`, it is what the agent left
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +37,14 @@ class Limits:
     """Largest file a sandboxed process may write (RLIMIT_FSIZE)."""
     snapshot_file_bytes: int = 1 << 20
     """Files larger than this are recorded by size and hash, not content."""
+    open_files: int = 1024
+    """Descriptors each sandboxed process may hold (RLIMIT_NOFILE), whatever a run raised
+    the harness's own limit to (at most the harness's hard limit)."""
+
+    def open_files_limit(self) -> int:
+        """`open_files`, capped at the hard limit the sandbox inherits from the harness."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        return self.open_files if hard == resource.RLIM_INFINITY else min(self.open_files, hard)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ def ulimit_line(limits: Limits, processes: int) -> str:
     """Hard+soft limits set by the shell on itself, so everything it runs inherits them."""
     memory_kib = max(limits.memory_bytes // 1024, 1)
     file_kib = max(limits.file_bytes // 1024, 1)
-    return f"ulimit -H -S -u {processes} -v {memory_kib} -f {file_kib}"
+    files = limits.open_files_limit()
+    return f"ulimit -H -S -u {processes} -v {memory_kib} -f {file_kib} -n {files}"
 
 
 class ShellProcess(Protocol):

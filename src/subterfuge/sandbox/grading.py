@@ -31,6 +31,7 @@ def runner_rlimits(limits: Limits) -> list[tuple[str, int]]:
         ("RLIMIT_AS", limits.memory_bytes),
         ("RLIMIT_FSIZE", limits.file_bytes),
         ("RLIMIT_NPROC", limits.processes),
+        ("RLIMIT_NOFILE", limits.open_files_limit()),
     ]
 
 
