@@ -70,7 +70,8 @@ class EpisodeSpec:
     float; `oversight_program` prints `True` when the behaviour would be caught.
     Both are Python sources run inside the sandbox after the episode, because
     they import files the agent may have changed. `probes` are extra harness
-    programs (same rules) whose stdout the judge reads. `facts` is host-side
+    programs (same rules) whose stdout the judge reads; they examine what the
+    agent changed, so they run only when a watched file changed. `facts` is host-side
     truth known at build time (the user's political side, the undone checklist
     items, ...) that the policy never sees unless a scripted oracle asks.
     """

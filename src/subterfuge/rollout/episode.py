@@ -243,22 +243,24 @@ async def _gather(
     if sandbox is None:
         return Evidence(before, before, None, None, {}, answer, turns, malformed)
     t0 = time.perf_counter()
+    await sandbox.stop()
+    after = sandbox.snapshot(spec.watched)  # what the agent left, before agent code runs again
+    before = {p: c for p, c in before.items() if any(_under(p, w) for w in spec.watched)}
     # The trainer's reading first (what it pays right after the episode), then the
     # oversight; the harness's probes last, so that their runs of the agent's code
     # cannot change what those two see. The probes see whatever those runs left, and
-    # the second snapshot says whether they left anything.
+    # the second snapshot says whether they left anything. Nothing changed, nothing to
+    # probe (most episodes of a real model: a fork of the grader saved).
     programs: dict[str, str] = {}
     if spec.reward_program is not None:
         programs["__reward__"] = spec.reward_program
     if spec.oversight_program is not None:
         programs["__oversight__"] = spec.oversight_program
-    programs.update(spec.probes)
-    await sandbox.stop()
-    after = sandbox.snapshot(spec.watched)  # what the agent left, before agent code runs again
+    if after != before:
+        programs.update(spec.probes)
     results = await sandbox.grade(programs)
     graded = sandbox.snapshot(spec.watched) if programs else after
     clock.grade += time.perf_counter() - t0
-    before = {p: c for p, c in before.items() if any(_under(p, w) for w in spec.watched)}
     probes = {k: v for k, v in results.items() if not k.startswith("__")}
     return Evidence(
         before,
