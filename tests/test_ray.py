@@ -74,3 +74,30 @@ async def _in_thread(fn):  # type: ignore[no-untyped-def]
     import asyncio
 
     return await asyncio.to_thread(fn)
+
+
+def test_ray_workers_option_reaches_the_runner(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from subterfuge.cli import modelopts
+    from subterfuge.runner import ray as ray_runner
+
+    seen: dict[str, object] = {}
+
+    def fake_run_ray(plan: RunPlan, backend: str, store: Store, **kw: object) -> str:
+        seen.update(kw)
+        return "ran"
+
+    monkeypatch.setattr(ray_runner, "run_ray", fake_run_ray)
+    plan = RunPlan("w", get_environment("reward_tampering"), scripted_policy("honest"), 1)
+    with Store.open(tmp_path / "runs.sqlite") as store:
+        result = modelopts.execute(
+            plan, _Named(), store, kind="ray", ray_address="x:1", ray_workers=3
+        )
+    assert result == "ran" and seen == {"address": "x:1", "workers": 3}
+
+
+class _Named:
+    """A backend as `execute` sees it on the Ray path: only its name travels."""
+
+    name = "bwrap"

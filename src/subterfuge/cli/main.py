@@ -133,6 +133,7 @@ def run(
     episode_timeout: mo.EpisodeTimeoutOption = None,
     backend_kind: mo.BackendOption = "local",
     ray_address: mo.RayAddressOption = None,
+    ray_workers: mo.RayWorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run N episodes of one policy in one environment; resumable by run id.
@@ -163,7 +164,10 @@ def run(
     backend = backend_named(sandbox)
     with Store.open(db) as store:
         try:
-            result = mo.execute(plan, backend, store, kind=backend_kind, ray_address=ray_address)
+            result = mo.execute(
+                plan, backend, store, kind=backend_kind, ray_address=ray_address,
+                ray_workers=ray_workers,
+            )  # fmt: skip
         except RunConflict as exc:
             fail(f"{exc} (use another --run-id)")
         run_cells = cells(store, [plan.run_id])
