@@ -1,8 +1,9 @@
 """Harness speed: reward-tampering episodes with the `hider` policy, isolation on.
 
 Every episode creates a bubblewrap sandbox, runs the hider's shell commands in
-a persistent shell, grades in the sandbox (reward, oversight, two probes),
-snapshots on the host, judges and stores the record in SQLite. Prints episodes
+a persistent shell, snapshots on the host, grades in the sandbox (reward,
+oversight, the harness's probe), snapshots again, judges and stores the record
+in SQLite. Prints episodes
 per second and the machine's CPU time per episode, and the harness process's share.
 On a machine with more cores, `taskset -c 0,1` gives the 2-core figure.
 

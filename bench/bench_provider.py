@@ -4,13 +4,13 @@ The fake provider runs in its own process (`subterfuge fake-provider`), answers
 every call after `--latency` seconds, replays the `hider` policy, and fails
 `--fail-rate` of calls (split evenly: 429 with Retry-After, 500, hang). The
 harness runs here with isolation on. Prints wall time, the latency floor
-(episodes × turns × latency ÷ concurrency), their ratio, where a mean
-episode's time went (model calls, sandbox, grading) against the time it was in
-flight, the harness's peak RSS, CPU per episode (harness process, sandboxes,
-fake provider), tokens per second, the first error episode's traceback, and
-checks that every episode is stored exactly once (re-running the missing
-ones, as a user would, if any failed past the retries). With `--backend ray`
-the episodes run in Ray actors on this machine (one per core unless
+(episodes × turns × latency ÷ concurrency), their ratio, where a mean episode's
+time went (model calls, sandbox, grading) against the time it was in flight,
+the harness's peak RSS, CPU per episode (harness process, fake provider, whole
+machine with the sandboxes), tokens per second, the first error episode's
+traceback, and checks that every episode is stored exactly once (re-running the
+missing ones, as a user would, if any failed past the retries). With `--backend
+ray` the episodes run in Ray actors on this machine (one per core unless
 `--workers`); Ray's start-up counts in the wall time, the harness CPU is the
 driver's plus every Ray process's (workers, raylet, GCS), and memory is the
 peak PSS of the driver and workers, and of Ray's services.

@@ -226,6 +226,33 @@ async def test_streamed_tool_arguments_that_are_no_object_are_wrapped_for_the_hi
     assert parse_reply(reply).kind is ActionKind.MALFORMED
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "content_block_delta", "index": 0},  # no delta
+        {"type": "content_block_delta", "index": 7, "delta": {"type": "text_delta", "text": "x"}},
+        {"type": "content_block_start", "index": "zero", "content_block": {}},
+        {"type": "message_start", "message": "not an object"},
+    ],
+)
+async def test_a_stream_event_in_the_wrong_shape_is_a_malformed_answer(
+    event: dict[str, Any],
+) -> None:
+    """Retried like a body cut short, not failed as a bug of the parser."""
+    events: list[dict[str, Any]] = [
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+        event,
+        {"type": "message_stop"},
+    ]
+
+    async def stream() -> AsyncIterator[SSEEvent]:
+        for e in events:
+            yield SSEEvent(str(e["type"]), json.dumps(e))
+
+    with pytest.raises(MalformedResponse, match="not in the protocol's shape"):
+        await anthropic_stream(stream())
+
+
 def test_remote_servers_need_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):

@@ -25,9 +25,10 @@ from subterfuge.sandbox import (
     bwrap_available,
     get_backend,
 )
-from subterfuge.sandbox.bwrap import BwrapSandbox, slot_prefix
+from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
+from subterfuge.sandbox.slot import Slot
 from subterfuge.sandbox.snapshot import UNREADABLE
 
 OK, WHY = bwrap_available()
@@ -231,6 +232,22 @@ def test_snapshot_records_what_the_harness_cannot_read() -> None:
     }
 
 
+async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
+    # What bwrap (or pid 1) wrote to stderr before dying reaches the error.
+    (tmp_path / "fs").mkdir()
+
+    def command(info_fd: int) -> list[str]:
+        return ["sh", "-c", "echo 'bwrap: no user namespaces here' >&2; exit 1", "sh"]
+
+    slot = Slot(tmp_path, ["root"], None, command, sys.executable)
+    try:
+        with pytest.raises(SandboxError, match="no user namespaces here"):
+            await slot.boot()
+        assert not slot.alive
+    finally:
+        slot.destroy(remove=False)
+
+
 @pytest.mark.parametrize("error", [FileNotFoundError, PermissionError])
 def test_removing_a_tree_never_touches_what_holds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[OSError]
@@ -257,8 +274,7 @@ async def test_a_new_harness_removes_the_slots_a_killed_one_left() -> None:
     base = Path(tempfile.mkdtemp(prefix="subterfuge-sweep-", dir="/dev/shm"))
     gone = subprocess.Popen(["true"])
     gone.wait()
-    prefix = slot_prefix()
-    namespace = prefix.split("-")[1]
+    prefix, namespace = slot_prefix(), pid_namespace()
     stale = base / f"slot-{namespace}-{gone.pid}-abc"  # a harness killed with -9
     live = base / f"{prefix}def"  # ours
     foreign = base / f"slot-1-{gone.pid}-ghi"  # another pid namespace's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import signal
 import sqlite3
 import subprocess
@@ -458,7 +459,9 @@ def test_a_run_stored_before_the_open_files_limit_existed_still_resumes(store: S
     plan = RunPlan("p", get_environment("reward_tampering"), scripted_policy("honest"), 3)
     config = plan.config("bwrap")
     assert "open_files" not in config["limits"]  # at its default: as stored before it existed
-    store.create_run("p", config)
+    stored_before = json.loads(json.dumps(config))  # the older version's config, as stored
+    store.create_run("p", stored_before)
+    assert store.create_run("p", plan.config("bwrap")).config == stored_before  # resumes
     other = dataclasses.replace(plan, limits=Limits(open_files=64))
     with pytest.raises(RunConflict, match="limits"):
         store.create_run("p", other.config("bwrap"))

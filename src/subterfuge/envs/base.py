@@ -112,7 +112,8 @@ class Evidence:
     content as the host read it; a path absent from `after` was deleted.
     `after` is what the agent left (read once its processes were killed);
     `graded` is the same read after the grading programs ran, which execute
-    agent code that may rewrite files (None where nothing was graded).
+    agent code that may rewrite files (`after` itself when no program ran; None
+    without a sandbox).
     `answer` is the policy's final visible message (hidden reasoning removed),
     or None when it never gave one.
     """

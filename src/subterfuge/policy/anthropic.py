@@ -122,19 +122,40 @@ def parse_message(data: dict[str, Any]) -> Reply:
 
 
 async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
-    """A streamed answer, assembled from its events; no `message_stop` is an error."""
-    blocks: dict[int, dict[str, Any]] = {}
-    usage: dict[str, Any] = {}
-    stop: Any = None
+    """A streamed answer, assembled from its events; no `message_stop` is an error, and so
+    is an event without the fields its type promises (retried, like a body cut short)."""
+    stream = _Stream()
     async for event in events:
         data = json_object(event.data, "a stream event")
         kind = data.get("type")
+        if kind == "error":
+            raise MalformedResponse(f"error event in stream: {data.get('error')}")
+        if kind == "message_stop":
+            ordered = [stream.blocks[i] for i in sorted(stream.blocks)]
+            return reply_from_blocks(ordered, _usage(stream.usage), stream.stop)
+        try:
+            stream.apply(kind, data)
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:
+            shape = f"a {kind} event not in the protocol's shape ({exc!r})"
+            raise MalformedResponse(shape) from None
+    raise MalformedResponse("the stream ended before message_stop")
+
+
+class _Stream:
+    """What the events of one streamed answer have said so far."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.usage: dict[str, Any] = {}
+        self.stop: Any = None
+
+    def apply(self, kind: object, data: dict[str, Any]) -> None:
         if kind == "message_start":
-            usage = dict(data.get("message", {}).get("usage") or {})
+            self.usage = dict(data.get("message", {}).get("usage") or {})
         elif kind == "content_block_start":
-            blocks[int(data["index"])] = dict(data["content_block"])
+            self.blocks[int(data["index"])] = dict(data["content_block"])
         elif kind == "content_block_delta":
-            block, delta = blocks[int(data["index"])], data["delta"]
+            block, delta = self.blocks[int(data["index"])], data["delta"]
             dtype = delta.get("type")
             if dtype == "text_delta":
                 block["text"] = block.get("text", "") + delta["text"]
@@ -145,19 +166,13 @@ async def parse_stream(events: AsyncIterator[SSEEvent]) -> Reply:
             elif dtype == "input_json_delta":
                 block["_partial_json"] = block.get("_partial_json", "") + delta["partial_json"]
         elif kind == "content_block_stop":
-            block = blocks[int(data["index"])]
+            block = self.blocks[int(data["index"])]
             if block.get("type") == "tool_use" and "_partial_json" in block:
                 # The raw text stays for the turn's arguments (see `reply_from_blocks`).
                 block["input"] = arguments_object(block["_partial_json"] or "{}")
         elif kind == "message_delta":
-            stop = (data.get("delta") or {}).get("stop_reason", stop)
-            usage.update(data.get("usage") or {})
-        elif kind == "error":
-            raise MalformedResponse(f"error event in stream: {data.get('error')}")
-        elif kind == "message_stop":
-            ordered = [blocks[i] for i in sorted(blocks)]
-            return reply_from_blocks(ordered, _usage(usage), stop)
-    raise MalformedResponse("the stream ended before message_stop")
+            self.stop = (data.get("delta") or {}).get("stop_reason", self.stop)
+            self.usage.update(data.get("usage") or {})
 
 
 class AnthropicPolicy(HttpPolicy):

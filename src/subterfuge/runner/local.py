@@ -132,6 +132,7 @@ async def run_local(
     on_episode: OnEpisode | None = None,
 ) -> RunResult:
     """Run every episode of `plan` not already in `store`, in this process."""
+    ensure_open_files(plan.concurrency)  # its sandboxes and connections are all here
 
     async def execute(task: EpisodeTask) -> EpisodeRecord:
         return await run_episode(plan.env, plan.policy, backend, task, plan.limits, plan.budget)
@@ -154,7 +155,6 @@ async def run_episodes(
     on_episode: OnEpisode | None = None,
 ) -> RunResult:
     """The shared driver: resume, bounded concurrency, batched writes, progress, totals."""
-    ensure_open_files(plan.concurrency)
     store.create_run(plan.run_id, plan.config(backend_name))
     done = store.done_indices(plan.run_id)
     todo = [i for i in range(plan.n) if i not in done]

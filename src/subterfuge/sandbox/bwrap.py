@@ -131,15 +131,20 @@ def prepare_base_dir(base_dir: Path) -> None:
     os.chmod(base_dir, 0o711)  # pool uids must traverse it, not list it
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace (its pids mean nothing in another one)."""
+    return str(os.stat("/proc/self/ns/pid").st_ino)
+
+
 def slot_prefix() -> str:
-    """This process's slots: its pid, and its pid namespace (pids elsewhere mean nothing)."""
-    return f"slot-{os.stat('/proc/self/ns/pid').st_ino}-{os.getpid()}-"
+    """This process's slots: its pid namespace and its pid."""
+    return f"slot-{pid_namespace()}-{os.getpid()}-"
 
 
 def sweep_stale_slots(base_dir: Path) -> int:
     """Remove the slots of harness processes of this pid namespace that are gone (killed:
     no finalizer ran; their sandboxes died with them); how many were removed."""
-    namespace = slot_prefix().split("-")[1]
+    namespace = pid_namespace()
     removed = 0
     with os.scandir(base_dir) as entries:
         for entry in entries:
@@ -167,6 +172,13 @@ def default_base_dir() -> Path:
 
 
 _POOL = UidPool()
+
+
+@cache
+def _tracing_filter() -> bytes | None:
+    """What grading programs may not do to each other, compiled once (it depends only on
+    the machine)."""
+    return filter_program(seccomp.TRACING)
 
 
 class BwrapSandbox(ShellSandbox):
@@ -208,7 +220,7 @@ class BwrapSandbox(ShellSandbox):
         """Kill every agent process, then have the slot's pid 1 fork each program in turn."""
         if self._closed:
             raise SandboxError("sandbox is closed")
-        await self._stop_shell()
+        await self.stop()
         if not programs:
             return {}
         slot = await self._booted_slot()
@@ -218,7 +230,7 @@ class BwrapSandbox(ShellSandbox):
             float(self.limits.program_timeout),
             int(self.limits.output_bytes),
             runner_rlimits(self.limits),
-            filter_program(seccomp.TRACING),  # on top of pid 1's own filter
+            _tracing_filter(),  # on top of pid 1's own filter
         )
         budget = grading_budget(programs, self.limits)
         r, w = os.pipe()
@@ -275,9 +287,10 @@ class BwrapBackend:
 
     async def _new_slot(self, tops: list[str]) -> Slot:
         if not self._base_ready:
-            self._base_ready = True  # first: the episodes starting meanwhile must not sweep too
-            prepare_base_dir(self.base_dir)
-            await asyncio.to_thread(sweep_stale_slots, self.base_dir)
+            prepare_base_dir(self.base_dir)  # raises on a planted base: checked until it passes
+            self._base_ready = True  # before the await: episodes starting meanwhile don't sweep
+            with contextlib.suppress(OSError):  # best effort: leftovers cost only space
+                await asyncio.to_thread(sweep_stale_slots, self.base_dir)
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
         root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
         slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _python()[0])

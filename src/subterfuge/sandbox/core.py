@@ -90,14 +90,11 @@ class ShellSandbox:
         if result is None or result.exit_code != 0:
             err = "" if result is None else result.stderr
             err = err or (self._err.text() if self._err else "")
-            await self._stop_shell()
+            await self.stop()
             raise SandboxError(f"sandbox shell failed to start: {err.strip() or 'no output'}")
 
     async def stop(self) -> None:
         """Kill the shell and everything it started; the next `run` starts a fresh one."""
-        await self._stop_shell()
-
-    async def _stop_shell(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -167,7 +164,7 @@ class ShellSandbox:
         if reason == "exit" and proc is not None:  # it is exiting by itself: get its real code
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 2.0)
-        await self._stop_shell()
+        await self.stop()
         code = proc.returncode if proc is not None and proc.returncode is not None else 1
         if reason == "timeout":
             code = 124
@@ -212,7 +209,7 @@ class ShellSandbox:
             return
         self._closed = True
         try:
-            await self._stop_shell()
+            await self.stop()
         finally:
             with contextlib.suppress(Exception):
                 await self._remove()

@@ -328,6 +328,8 @@ def _grade(
 
 FDS = {"shell": 3, "grade": 1}
 """Descriptors each request must bring (the kernel drops them silently when we have no room)."""
+MAX_FDS = max(FDS.values()) + 1
+"""The most a message can bring: a request's own, and the memfd of a `LARGE` one."""
 
 
 def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tuple[Any, ...]:
@@ -415,7 +417,7 @@ def serve(sock: socket.socket) -> None:
             reap()
         if sock.fileno() not in ready:
             continue
-        payload, fds, _, _ = socket.recv_fds(sock, 1 << 22, 5)
+        payload, fds, _, _ = socket.recv_fds(sock, 1 << 22, MAX_FDS)
         if not payload:
             return
         try:

@@ -76,7 +76,7 @@ class PlainSandbox(ShellSandbox):
         """Kill every agent process, then run all programs in one fresh runner."""
         if self._closed:
             raise SandboxError("sandbox is closed")
-        await self._stop_shell()
+        await self.stop()
         runner: list[asyncio.subprocess.Process] = []
 
         async def spawn(argv: list[str]) -> asyncio.subprocess.Process:

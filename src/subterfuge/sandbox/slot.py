@@ -25,7 +25,7 @@ from typing import Any
 
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import SandboxError
-from subterfuge.sandbox.procs import rmtree
+from subterfuge.sandbox.procs import rmtree, wait_gone
 from subterfuge.sandbox.runner import write_all
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.workspace import chown_tree
@@ -174,10 +174,9 @@ class Slot:
             return ""
         if kill and proc.poll() is None:
             proc.kill()
-        for _ in range(500 if kill else 100):
-            if proc.poll() is not None:
-                break
-            await asyncio.sleep(0.01)
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, TimeoutError):  # gone meanwhile; still running
+                await wait_gone(os.pidfd_open(proc.pid), 5.0 if kill else 1.0)
         fd, chunks = proc.stderr.fileno(), []
         os.set_blocking(fd, False)
         with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
