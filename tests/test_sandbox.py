@@ -620,3 +620,23 @@ async def test_plain_backend() -> None:
     finally:
         await sandbox.close()
     assert not os.path.exists(base)
+
+
+async def test_plain_sandboxes_wait_their_turn_without_starving_the_thread_pool() -> None:
+    """More episodes than the default executor has threads: each one waits for the
+    process's single plain sandbox, and the holder's clean-up still gets a thread."""
+    with pytest.warns(RuntimeWarning, match="NO isolation"):
+        backend = PlainBackend()
+    base = f"/tmp/subterfuge-plain-test-{secrets.token_hex(4)}"
+    episodes = 3 * min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default size
+
+    async def one(i: int) -> str:
+        sandbox = await backend.create([], {f"{base}/f.txt": f"{i}\n"}, FAST)
+        try:
+            return (await sandbox.run(f"cat {base}/f.txt")).stdout
+        finally:
+            await sandbox.close()
+
+    outputs = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(episodes))), 60)
+    assert outputs == [f"{i}\n" for i in range(episodes)]
+    assert not os.path.exists(base)

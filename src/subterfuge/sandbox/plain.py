@@ -39,14 +39,16 @@ _LOCK = threading.Lock()
 
 
 async def _acquire() -> None:
-    if _LOCK.acquire(blocking=False):
-        return
-    waiter = asyncio.ensure_future(asyncio.to_thread(_LOCK.acquire))
-    try:
-        await asyncio.shield(waiter)
-    except asyncio.CancelledError:  # do not leak the lock if the thread gets it later
-        waiter.add_done_callback(lambda _: _LOCK.release())
-        raise
+    """Wait for this process's one plain sandbox without holding a thread meanwhile.
+
+    Waiting in `to_thread` deadlocked any run with more episodes in flight than the
+    default executor has threads (6 on 2 cores): every thread blocked here, and the
+    holder's own clean-up (`to_thread(rmtree)`) never got one.
+    """
+    delay = 0.001
+    while not _LOCK.acquire(blocking=False):
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 0.05)
 
 
 def _new_paths(dirs: Sequence[str], files: Mapping[str, str]) -> list[Path]:
