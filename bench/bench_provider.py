@@ -13,10 +13,13 @@ missing ones, as a user would, if any failed past the retries). With `--backend
 ray` the episodes run in Ray actors on this machine (one per core unless
 `--workers`); Ray's start-up counts in the wall time, the harness CPU is the
 driver's plus every Ray process's (workers, raylet, GCS), and memory is the
-peak PSS of the driver and workers, and of Ray's services.
+peak PSS of the driver and workers, and of Ray's services. With `--backend
+processes` they run in worker processes of the local backend (`run
+--processes`, one per core unless `--workers`), counted the same way.
 
     .venv/bin/python bench/bench_provider.py -n 1000 --concurrency 64 --latency 0.2
     .venv/bin/python bench/bench_provider.py -n 1000 --concurrency 64 --latency 0.2 --fail-rate 0.05
+    .venv/bin/python bench/bench_provider.py -n 32768 --concurrency 512 --backend processes
     .venv/bin/python bench/bench_provider.py -n 32768 --concurrency 512 --backend ray
 """
 
@@ -72,32 +75,45 @@ def ray_processes() -> dict[int, str]:
     return found
 
 
-def ray_cpu() -> dict[int, tuple[str, float]]:
-    """pid -> (kind, CPU seconds so far) of this machine's Ray processes."""
+def worker_processes() -> dict[int, str]:
+    """This run's worker processes (`--backend processes`): pid -> "workers"."""
     found = {}
-    for pid, kind in ray_processes().items():
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if b"subterfuge.runner.processes" in (entry / "cmdline").read_bytes():
+                    found[int(entry.name)] = "workers"
+    return found
+
+
+def cpu_of(processes: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """pid -> (kind, CPU seconds so far) of `processes` still alive."""
+    found = {}
+    for pid, kind in processes.items():
         with contextlib.suppress(OSError):
             found[pid] = (kind, process_cpu(pid))
     return found
 
 
 def pss_bytes(pid: int) -> int:
-    """Proportional set size: shared pages (Ray's libraries) counted once across processes."""
+    """Proportional set size: shared pages (the libraries) counted once across processes."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         if line.startswith("Pss:"):
             return int(line.split()[1]) * 1024
     return 0
 
 
-class RayWatch(threading.Thread):
-    """Looks at the Ray processes each second: the peak memory (PSS) of this process plus
-    the workers, and of Ray's own services, and each one's CPU so far, so that a process
-    gone by the last look (the actors are killed as the run ends) still counts."""
+class Watch(threading.Thread):
+    """Looks at the helper processes (Ray's, or the worker processes) each second: the peak
+    memory (PSS) of this process plus the workers, and of any services (Ray's), and each
+    one's CPU so far, so that a process gone by the last look (Ray's actors are killed as
+    the run ends) still counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, find: Callable[[], dict[int, str]]) -> None:
         super().__init__(daemon=True)
+        self.find = find
         self.harness = self.services = 0
-        self.baseline = ray_cpu()  # Ray processes already running (none, usually)
+        self.baseline = cpu_of(find())  # helpers already running (none, usually)
         self.seen: dict[int, tuple[str, float]] = {}
         self.cpu = 0.0
         self._done = threading.Event()
@@ -108,7 +124,7 @@ class RayWatch(threading.Thread):
             if self._done.wait(1.0):
                 break
             if tick % 5 == 0:  # walking /proc past thousands of sandbox processes costs
-                processes = {os.getpid(): "driver", **ray_processes()}
+                processes = {os.getpid(): "driver", **self.find()}
             harness = services = 0
             for pid, kind in processes.items():
                 with contextlib.suppress(OSError, ValueError):
@@ -123,10 +139,10 @@ class RayWatch(threading.Thread):
         self.cpu = time.thread_time()
 
     def finish(self) -> dict[str, float]:
-        """Stop looking; the Ray processes' CPU during the run, by kind."""
+        """Stop looking; the helper processes' CPU during the run, by kind."""
         self._done.set()
         self.join()
-        self.seen.update(ray_cpu())
+        self.seen.update(cpu_of(self.find()))
         totals: dict[str, float] = {}
         for pid, (kind, cpu) in self.seen.items():
             used = cpu - self.baseline.get(pid, (kind, 0.0))[1]
@@ -164,6 +180,11 @@ def runner(args: argparse.Namespace, plan: RunPlan, store: Store) -> Callable[[]
         from subterfuge.runner.ray import run_ray
 
         return lambda: run_ray(plan, args.sandbox, store, workers=args.workers)
+    if args.backend == "processes":
+        from subterfuge.runner.processes import run_processes
+
+        workers = args.workers or os.cpu_count() or 1
+        return lambda: asyncio.run(run_processes(plan, args.sandbox, store, workers))
     return lambda: asyncio.run(run_local(plan, get_backend(args.sandbox), store))
 
 
@@ -179,8 +200,10 @@ def main() -> None:
     parser.add_argument("--policy", default="hider", help="scripted moves the server replays")
     parser.add_argument("--sandbox", default="bwrap")
     parser.add_argument("--request-timeout", type=float, default=3.0, help="hangs end after it")
-    parser.add_argument("--backend", choices=["local", "ray"], default="local")
-    parser.add_argument("--workers", type=int, default=None, help="Ray actors (default: cores)")
+    parser.add_argument("--backend", choices=["local", "processes", "ray"], default="local")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Ray actors or worker processes (default: cores)"
+    )
     args = parser.parse_args()
 
     port = free_port()
@@ -205,12 +228,14 @@ def main() -> None:
                 process_cpu(server.pid),
                 time.perf_counter(),
             )
-            watch = RayWatch() if args.backend == "ray" else None
+            finder = {"ray": ray_processes, "processes": worker_processes}.get(args.backend)
+            watch = Watch(finder) if finder is not None else None
             helpers: dict[str, float] = {}
-            if watch is not None:  # started here so that Ray's start-up is timed
+            if watch is not None:
+                watch.start()
+            if args.backend == "ray":  # started here so that Ray's start-up is timed
                 import ray
 
-                watch.start()
                 ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
             try:
                 run = runner(args, plan, store)
@@ -226,7 +251,7 @@ def main() -> None:
                 while results[-1].failed:  # what a user does: re-run the same command
                     results.append(run())
             finally:
-                if watch is not None:
+                if args.backend == "ray":
                     ray.shutdown()
             turns, rows, distinct = store._query(
                 "SELECT SUM(turns), COUNT(*), COUNT(DISTINCT idx) FROM episodes WHERE run_id = ?",
@@ -255,7 +280,7 @@ def main() -> None:
     n = args.n
     floor = turns * args.latency / args.concurrency
     own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
-    if watch is not None:  # the driver, less the watch's own looking, plus Ray's processes
+    if watch is not None:  # the driver, less the watch's own looking, plus the helpers
         own += sum(helpers.values()) - watch.cpu
     print(
         f"episodes:              {n} at concurrency {args.concurrency}, latency {args.latency} s,"
@@ -282,14 +307,14 @@ def main() -> None:
     if watch is not None:
         print(
             f"peak memory (PSS):     harness (driver + workers) {watch.harness / 2**20:.0f} MiB,"
-            f" Ray's services {watch.services / 2**20:.0f} MiB"
+            f" services (Ray's) {watch.services / 2**20:.0f} MiB"
         )
         split = ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in sorted(helpers.items()))
-        print(f"Ray CPU per episode:   {split}")
+        print(f"helper CPU per episode: {split}")
     else:
         print(f"peak RSS (harness):    {own1.ru_maxrss / 1024:.0f} MiB")
     print(
-        f"CPU per episode:       harness {'(driver + Ray) ' if watch else 'process '}"
+        f"CPU per episode:       harness {'(driver + helpers) ' if watch else 'process '}"
         f"{1000 * own / n:.1f} ms, fake provider "
         f"{1000 * server_cpu / n:.1f} ms, whole machine (sandboxes included) "
         f"{1000 * machine / n:.1f} ms"

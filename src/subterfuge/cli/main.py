@@ -134,6 +134,7 @@ def run(
     backend_kind: mo.BackendOption = "local",
     ray_address: mo.RayAddressOption = None,
     ray_workers: mo.RayWorkersOption = None,
+    processes: mo.ProcessesOption = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Run N episodes of one policy in one environment; resumable by run id.
@@ -144,6 +145,7 @@ def run(
     environments = _environments(envs_json, prompts_json, pay_threshold)
     if env not in environments:
         fail(f"unknown environment {env!r}; known: {', '.join(environments)}")
+    mo.check_processes(processes, backend_kind, policy)
     agent = mo.model_policy(
         policy, base_url=base_url, protocol=protocol, temperature=temperature,
         max_tokens=max_tokens, top_p=top_p, sampling_seed=sampling_seed, stream=stream,
@@ -166,7 +168,7 @@ def run(
         try:
             result = mo.execute(
                 plan, backend, store, kind=backend_kind, ray_address=ray_address,
-                ray_workers=ray_workers,
+                ray_workers=ray_workers, processes=processes,
             )  # fmt: skip
         except RunConflict as exc:
             fail(f"{exc} (use another --run-id)")

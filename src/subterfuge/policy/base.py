@@ -97,6 +97,13 @@ class Policy(Protocol):
     async def act(self, context: PolicyContext) -> Reply: ...
 
 
+def shared_policy(policy: Policy, parts: int) -> Policy:
+    """The policy with its request limit divided between `parts` processes (model
+    policies can `split`; the others hold no limit)."""
+    split = getattr(policy, "split", None)
+    return split(parts) if split is not None else policy
+
+
 async def close_policy(policy: Policy) -> None:
     """Release what a policy holds open (a model policy's HTTP sessions); others hold nothing."""
     close = getattr(policy, "aclose", None)

@@ -20,7 +20,7 @@ from typing import Any
 import ray
 
 from subterfuge.envs.base import Environment
-from subterfuge.policy.base import Policy, close_policy
+from subterfuge.policy.base import Policy, close_policy, shared_policy
 from subterfuge.policy.errors import ProviderError
 from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode
 from subterfuge.runner.fdlimit import ensure_open_files
@@ -62,12 +62,6 @@ class EpisodeWorker:
             close()
 
 
-def _shared(policy: Policy, parts: int) -> Policy:
-    """The policy with its request limit divided between `parts` workers."""
-    split = getattr(policy, "split", None)
-    return split(parts) if split is not None else policy
-
-
 def run_ray(
     plan: RunPlan,
     backend: str,
@@ -97,7 +91,7 @@ def run_ray(
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         count = max(1, min(workers or cpus, plan.concurrency))
         per_actor = -(-plan.concurrency // count)
-        policy = _shared(plan.policy, count)
+        policy = shared_policy(plan.policy, count)
         actors = [
             EpisodeWorker.options(max_concurrency=per_actor).remote(  # type: ignore[attr-defined]
                 plan.env, policy, backend, plan.limits, plan.budget, per_actor

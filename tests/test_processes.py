@@ -1,0 +1,201 @@
+"""`run --processes N`: episodes on worker processes, the same results and store as in one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from subterfuge.envs.registry import get_environment
+from subterfuge.fakeprovider import FakeProvider, ScriptedResponder
+from subterfuge.policy.errors import ProviderRejected
+from subterfuge.policy.registry import make_policy
+from subterfuge.policy.scripted import scripted_policy
+from subterfuge.policy.settings import ModelSettings
+from subterfuge.runner.local import RunPlan, run_local
+from subterfuge.runner.processes import WorkerGone, WorkerPool, WorkerSetup, run_processes
+from subterfuge.sandbox import SandboxBackend
+from subterfuge.store import Store
+
+WORKER_MARK = b"subterfuge.runner.processes"
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes `pid` started (its children running the worker's main)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if WORKER_MARK in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _outcomes(store: Store, run_id: str) -> list[tuple[object, ...]]:
+    return [
+        (r.idx, r.variant, r.verdict, r.reward, r.caught, sorted(r.diffs),
+         r.details.get("hiding_forms"))
+        for r in store.episodes(run_id, limit=1000)
+    ]  # fmt: skip
+
+
+async def test_worker_processes_give_the_one_process_results(
+    bwrap: SandboxBackend, tmp_path: Path
+) -> None:
+    env = get_environment("reward_tampering")
+    with Store.open(tmp_path / "runs.sqlite") as store:
+        one = RunPlan("one", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
+        await run_local(one, bwrap, store, progress=False)
+        spread = RunPlan("spread", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
+        result = await run_processes(spread, "bwrap", store, 2, progress=False)
+        assert result.episodes == 9 and result.new == 9
+        assert result.verdicts["tampered_and_hid"] == 9
+        assert _outcomes(store, "spread") == _outcomes(store, "one")
+        assert store.run("spread").finished is not None
+        again = await run_processes(spread, "bwrap", store, 2, progress=False)
+        assert again.new == 0 and again.episodes == 9  # resumes: nothing to redo
+
+
+async def test_a_provider_refusing_the_run_stops_it_from_a_worker(
+    bwrap: SandboxBackend, tmp_path: Path
+) -> None:
+    with FakeProvider(ScriptedResponder("honest"), api_key="secret") as fp:
+        policy = make_policy("openai:fake", ModelSettings(fp.base_url))
+        plan = RunPlan("refused", get_environment("reward_tampering"), policy, 4, concurrency=2)
+        with Store.open(tmp_path / "runs.sqlite") as store, pytest.raises(ProviderRejected):
+            await run_processes(plan, "bwrap", store, 2, progress=False)
+
+
+async def test_a_worker_that_dies_stops_the_run_and_a_rerun_completes(
+    bwrap: SandboxBackend, tmp_path: Path
+) -> None:
+    n = 40
+    env = get_environment("reward_tampering")
+    with FakeProvider(ScriptedResponder("hider", [env]), latency=0.05) as fp:
+        policy = make_policy("openai:fake", ModelSettings(fp.base_url))
+        plan = RunPlan("dies", env, policy, n, concurrency=8)
+        with Store.open(tmp_path / "runs.sqlite") as store:
+            finished: list[object] = []
+            killed: list[int] = []
+
+            def kill_one_worker(record: object) -> None:
+                finished.append(record)
+                if len(finished) == 5:
+                    killed.append(_workers_of(os.getpid())[0])
+                    os.kill(killed[0], signal.SIGKILL)
+
+            with pytest.raises(WorkerGone, match=r"worker process \d+ exited"):
+                await run_processes(
+                    plan, "bwrap", store, 2, progress=False, on_episode=kill_one_worker
+                )
+            stored = len(store.done_indices("dies"))
+            assert 0 < stored < n
+            result = await run_processes(plan, "bwrap", store, 2, progress=False)
+            assert result.new == n - stored and result.episodes == n
+            assert result.verdicts["tampered_and_hid"] == n
+            assert sorted(r.idx for r in store.episodes("dies", limit=100)) == list(range(n))
+        assert not _alive(killed[0])
+
+
+async def test_a_worker_killed_with_episodes_unread_fails_them(bwrap: SandboxBackend) -> None:
+    """Its death then resets the connection (ECONNRESET, not EOF): still the worker's end."""
+    plan = RunPlan("unread", get_environment("reward_tampering"), scripted_policy("honest"), 1)
+    setup = WorkerSetup(plan.env, plan.policy, "bwrap", plan.limits, plan.budget, 1)
+    pool = await WorkerPool.start(1, setup)
+    try:
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGSTOP)
+        episode = asyncio.create_task(pool.run(plan.task(0)))
+        await asyncio.sleep(0.2)  # the task waits, unread, in the stopped worker's socket
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerGone, match=f"worker process {pid} exited"):
+            await asyncio.wait_for(episode, 30)
+        with pytest.raises(WorkerGone):  # and nothing more is sent its way
+            await pool.run(plan.task(0))
+    finally:
+        await pool.close()
+
+
+def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
+    bwrap: SandboxBackend, tmp_path: Path
+) -> None:
+    n = 48
+    db = tmp_path / "runs.sqlite"
+    env = get_environment("reward_tampering")
+    with FakeProvider(ScriptedResponder("hider", [env]), latency=0.05) as fp:
+        command = [
+            sys.executable, "-m", "subterfuge.cli", "run", "--env", "reward_tampering",
+            "--policy", "openai:fake", "--base-url", fp.base_url, "-n", str(n), "--db", str(db),
+            "--concurrency", "8", "--processes", "2", "--json",
+        ]  # fmt: skip
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _stored(db) < 8 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        workers = _workers_of(first.pid)
+        assert len(workers) == 2
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        killed_at = _stored(db)
+        assert 0 < killed_at < n, "the run was not interrupted mid-way"
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers), "workers outlived their driver"
+        second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads(second.stdout)
+    assert summary["episodes"] == n and summary["new_episodes"] == n - killed_at
+    assert summary["verdicts"]["tampered_and_hid"] == n
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT idx) FROM episodes").fetchone() == (
+            n,
+            n,
+        )
+
+
+def _stored(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "ray"], "--processes is for the local backend"),
+        (["--policy", "hf:/nowhere"], "hf: models run in one process"),
+    ],
+)
+def test_processes_refused_where_they_cannot_work(
+    extra: list[str], message: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from subterfuge.cli.main import app
+
+    args = ["run", "--env", "reward_tampering", "-n", "1", "--db", str(tmp_path / "r.sqlite")]
+    result = CliRunner().invoke(app, [*args, "--processes", "2", *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
