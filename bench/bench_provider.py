@@ -76,13 +76,18 @@ def ray_processes() -> dict[int, str]:
 
 
 def worker_processes() -> dict[int, str]:
-    """This run's worker processes (`--backend processes`): pid -> "workers"."""
+    """This run's worker processes (`--backend processes`): pid -> "workers". Only this
+    process's children: another run's workers on the same machine are not ours to count."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if b"subterfuge.runner.processes" in (entry / "cmdline").read_bytes():
-                    found[int(entry.name)] = "workers"
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    if (
+                        b"subterfuge.runner.processes"
+                        in Path(f"/proc/{child}/cmdline").read_bytes()
+                    ):
+                        found[int(child)] = "workers"
     return found
 
 

@@ -133,6 +133,32 @@ async def test_a_worker_killed_with_episodes_unread_fails_them(bwrap: SandboxBac
         await pool.close()
 
 
+class _FailsToLoad:
+    """Pickles, but loading it raises: a worker that cannot start (like an import error)."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (int, ("not a number",))
+
+
+async def test_a_worker_that_cannot_start_fails_its_episodes_instead_of_hanging() -> None:
+    plan = RunPlan("nostart", get_environment("reward_tampering"), scripted_policy("honest"), 1)
+    setup = WorkerSetup(_FailsToLoad(), plan.policy, "bwrap", plan.limits, plan.budget, 1)  # type: ignore[arg-type]
+    pool = await WorkerPool.start(1, setup)
+    try:
+        with pytest.raises(WorkerGone, match=r"exited \(code 1\)"):
+            await asyncio.wait_for(pool.run(plan.task(0)), 60)
+    finally:
+        await pool.close()
+    assert not _alive(pool.pids[0])
+
+
+async def test_plain_sandboxes_are_refused_on_several_processes(tmp_path: Path) -> None:
+    """Each process has its own plain lock, so two workers' episodes would share real paths."""
+    plan = RunPlan("plain", get_environment("reward_tampering"), scripted_policy("honest"), 2)
+    with Store.open(tmp_path / "runs.sqlite") as store, pytest.raises(ValueError, match="plain"):
+        await run_processes(plan, "plain", store, 2, progress=False)
+
+
 def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
     bwrap: SandboxBackend, tmp_path: Path
 ) -> None:
@@ -186,6 +212,7 @@ def _stored(db: Path) -> int:
     [
         (["--backend", "ray"], "--processes is for the local backend"),
         (["--policy", "hf:/nowhere"], "hf: models run in one process"),
+        (["--sandbox", "plain"], "--processes with --sandbox plain"),
     ],
 )
 def test_processes_refused_where_they_cannot_work(

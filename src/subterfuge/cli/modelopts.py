@@ -21,7 +21,7 @@ from subterfuge.policy.registry import make_policy
 from subterfuge.policy.retry import RetryPolicy
 from subterfuge.policy.settings import ModelSettings, Sampling, ToolProtocol
 from subterfuge.runner.local import RunPlan, RunResult, run_local
-from subterfuge.runner.processes import WorkerGone, run_processes
+from subterfuge.runner.processes import PLAIN_REFUSED, WorkerGone, run_processes
 from subterfuge.sandbox.base import SandboxBackend
 from subterfuge.store import Store
 
@@ -191,10 +191,12 @@ def price(path: Path | None, policy: str) -> Price | None:
     return found
 
 
-def check_processes(processes: int, kind: str, policy: str) -> None:
+def check_processes(processes: int, kind: str, policy: str, sandbox: str) -> None:
     """`--processes` above 1 where it cannot work exits 2 with what to do instead."""
     if processes > 1 and kind == "ray":
         fail("--processes is for the local backend; with --backend ray use --ray-workers")
+    if processes > 1 and sandbox == "plain":
+        fail(f"--processes with --sandbox plain: {PLAIN_REFUSED}")
     if processes > 1 and policy.startswith("hf:"):
         fail("hf: models run in one process (each would load the model); serve the model "
              "(vLLM, SGLang, ...) and use openai:MODEL --base-url to spread episodes")  # fmt: skip

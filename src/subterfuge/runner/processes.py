@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import itertools
 import pickle
-import signal
 import socket
 import struct
 import sys
@@ -44,6 +43,10 @@ from subterfuge.store.records import EpisodeRecord
 _HEADER = struct.Struct("!I")
 STOP_SECONDS = 30.0
 """How long a worker may take to finish closing (its sandboxes) before it is killed."""
+PLAIN_REFUSED = (
+    "the plain sandbox allows one episode at a time per process, at the same real paths: "
+    "several worker processes would collide; use one process (or bwrap)"
+)
 
 
 class WorkerGone(RuntimeError):
@@ -109,6 +112,8 @@ class _Worker:
                     future.set_exception(value)
             code = await self.proc.wait()
             self.gone = WorkerGone(f"worker process {self.proc.pid} exited (code {code})")
+        except Exception as exc:  # a reply that would not load: say so, not just "lost"
+            self.gone = WorkerGone(f"lost worker process {self.proc.pid}: {exc!r}")
         finally:
             self.gone = self.gone or WorkerGone(f"lost worker process {self.proc.pid}")
             for future in self.pending.values():
@@ -130,6 +135,7 @@ class WorkerPool:
         workers: list[_Worker] = []
         listeners: list[asyncio.Task[None]] = []
         pool = cls(workers, listeners)
+        first = _frame(setup)  # once, and before any process starts if it cannot be sent
         try:
             for _ in range(n):
                 ours, theirs = socket.socketpair()
@@ -143,6 +149,7 @@ class WorkerPool:
                         pass_fds=(theirs.fileno(),),
                         stdin=asyncio.subprocess.DEVNULL,
                         stdout=asyncio.subprocess.DEVNULL,  # the driver's stdout may be --json
+                        start_new_session=True,  # Ctrl-C is the driver's: see `serve`
                     )
                 except BaseException:
                     ours.close()
@@ -153,7 +160,7 @@ class WorkerPool:
                 worker = _Worker(proc, writer)
                 workers.append(worker)
                 listeners.append(asyncio.create_task(worker.listen(reader)))
-                writer.write(_frame(setup))
+                writer.write(first)
         except BaseException:
             await pool.close()
             raise
@@ -185,13 +192,16 @@ class WorkerPool:
         """Close every socket (the workers finish closing their sandboxes and exit)."""
         for worker in self._workers:
             worker.writer.close()
-        for worker in self._workers:
+
+        async def stop(proc: asyncio.subprocess.Process) -> None:
             try:
-                await asyncio.wait_for(worker.proc.wait(), STOP_SECONDS)
+                await asyncio.wait_for(proc.wait(), STOP_SECONDS)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
-                    worker.proc.kill()
-                await worker.proc.wait()
+                    proc.kill()
+                await proc.wait()
+
+        await asyncio.gather(*(stop(w.proc) for w in self._workers))  # one deadline for all
         for listener in self._listeners:
             listener.cancel()
         await asyncio.gather(*self._listeners, return_exceptions=True)
@@ -208,6 +218,8 @@ async def run_processes(
 ) -> RunResult:
     """Run every episode of `plan` not already in `store` on `processes` worker processes."""
     count = max(1, min(processes, plan.concurrency))
+    if count > 1 and sandbox == "plain":
+        raise ValueError(PLAIN_REFUSED)
     per_worker = -(-plan.concurrency // count)
     setup = WorkerSetup(
         plan.env, shared_policy(plan.policy, count), sandbox, plan.limits, plan.budget, per_worker
@@ -227,10 +239,11 @@ async def run_processes(
 def serve(fd: int) -> None:
     """A worker's main: run the episodes that arrive on socket `fd` until it closes.
 
-    Ctrl-C reaches the whole process group: the driver handles it (it closes the
-    sockets, and the workers stop their episodes and sandboxes), not each worker.
+    Workers run in a session of their own, so Ctrl-C at the terminal reaches only
+    the driver, which closes the sockets; the workers then stop their episodes and
+    sandboxes. (Ignoring SIGINT here instead would pass the ignored signal on to
+    every command the sandboxes start, unlike a one-process run.)
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_serve(socket.socket(fileno=fd)))
 
 
@@ -244,17 +257,16 @@ async def _serve(sock: socket.socket) -> None:
     running: set[asyncio.Task[None]] = set()
 
     async def one(ident: int, task: EpisodeTask) -> None:
+        # Every task gets a reply, or the driver's episode waits forever: a record that
+        # does not pickle is a failure too.
         try:
-            reply: tuple[int, bool, object] = (
-                ident,
-                True,
-                await run_episode(
-                    setup.env, setup.policy, backend, task, setup.limits, setup.budget
-                ),
+            record = await run_episode(
+                setup.env, setup.policy, backend, task, setup.limits, setup.budget
             )
+            reply = _frame((ident, True, record))
         except Exception as exc:  # a provider refusing or giving up, or a bug: the driver decides
-            reply = (ident, False, _sendable(exc))
-        writer.write(_frame(reply))
+            reply = _frame((ident, False, _sendable(exc)))
+        writer.write(reply)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 
