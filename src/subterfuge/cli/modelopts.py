@@ -231,7 +231,8 @@ def execute(
         err.print(f"[red]stopped:[/red] {exc}")
         raise typer.Exit(1) from None
     except WorkerGone as exc:
-        err.print(f"[red]stopped:[/red] {exc}; re-run the same command to resume")
+        err.print(f"[red]stopped:[/red] {exc} (its error output, if any, is above); "
+                  "re-run the same command to resume")  # fmt: skip
         raise typer.Exit(1) from None
 
 

@@ -35,7 +35,7 @@ from subterfuge.policy.base import Policy, close_policy, shared_policy
 from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode
 from subterfuge.runner.fdlimit import ensure_open_files
 from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
-from subterfuge.sandbox import get_backend
+from subterfuge.sandbox import close_backend, get_backend
 from subterfuge.sandbox.base import Limits
 from subterfuge.store import Store
 from subterfuge.store.records import EpisodeRecord
@@ -280,7 +280,5 @@ async def _serve(sock: socket.socket) -> None:
             job.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         await close_policy(setup.policy)
-        close = getattr(backend, "close", None)
-        if close is not None:
-            close()
+        close_backend(backend)
         writer.close()

@@ -25,7 +25,7 @@ from subterfuge.policy.errors import ProviderError
 from subterfuge.rollout.episode import EpisodeBudget, EpisodeTask, run_episode
 from subterfuge.runner.fdlimit import ensure_open_files
 from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
-from subterfuge.sandbox import get_backend
+from subterfuge.sandbox import close_backend, get_backend
 from subterfuge.sandbox.base import Limits
 from subterfuge.store import Store
 from subterfuge.store.records import EpisodeRecord
@@ -57,9 +57,7 @@ class EpisodeWorker:
         """The policy's connections, and the warm sandboxes: the driver then kills this
         actor, which leaves no time for the finalizer that removes them at exit."""
         await close_policy(self.policy)
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            close()
+        close_backend(self.backend)
 
 
 def run_ray(

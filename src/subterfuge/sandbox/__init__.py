@@ -22,6 +22,7 @@ __all__ = [
     "SandboxBackend",
     "SandboxError",
     "bwrap_available",
+    "close_backend",
     "get_backend",
 ]
 
@@ -39,6 +40,14 @@ def get_backend(name: str, **kw: Any) -> SandboxBackend:
         ) from None
     backend: SandboxBackend = cls(**kw)
     return backend
+
+
+def close_backend(backend: SandboxBackend) -> None:
+    """Remove the warm sandboxes a backend keeps (bwrap's slots) now: a worker process
+    about to be killed or to exit leaves no time for the finalizer that does it at exit."""
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()
 
 
 @cache
