@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,7 @@ async def test_plain_sandboxes_are_refused_on_several_processes(tmp_path: Path) 
 
 
 def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
-    bwrap: SandboxBackend, tmp_path: Path
+    bwrap: SandboxBackend, tmp_path: Path, stored: Callable[[Path], int]
 ) -> None:
     n = 48
     db = tmp_path / "runs.sqlite"
@@ -173,13 +174,13 @@ def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
         ]  # fmt: skip
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while _stored(db) < 8 and time.monotonic() < deadline and first.poll() is None:
+        while stored(db) < 8 and time.monotonic() < deadline and first.poll() is None:
             time.sleep(0.05)
         workers = _workers_of(first.pid)
         assert len(workers) == 2
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-        killed_at = _stored(db)
+        killed_at = stored(db)
         assert 0 < killed_at < n, "the run was not interrupted mid-way"
         deadline = time.monotonic() + 30
         while any(_alive(w) for w in workers) and time.monotonic() < deadline:
@@ -195,16 +196,6 @@ def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
             n,
             n,
         )
-
-
-def _stored(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
 
 
 @pytest.mark.parametrize(

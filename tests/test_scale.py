@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,17 +24,9 @@ from subterfuge.store.sqlite import USAGE_TOTALS
 N = 48
 
 
-def _stored(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
-def test_kill_9_and_rerun_with_a_faulty_provider(bwrap: SandboxBackend, tmp_path: Path) -> None:
+def test_kill_9_and_rerun_with_a_faulty_provider(
+    bwrap: SandboxBackend, tmp_path: Path, stored: Callable[[Path], int]
+) -> None:
     db = tmp_path / "scale.sqlite"
     faults = Faults.mixed(0.05, seed=7, retry_after=0.05, hang_seconds=60)
     env = get_environment("reward_tampering")
@@ -45,11 +38,11 @@ def test_kill_9_and_rerun_with_a_faulty_provider(bwrap: SandboxBackend, tmp_path
         ]  # fmt: skip
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while _stored(db) < 12 and time.monotonic() < deadline and first.poll() is None:
+        while stored(db) < 12 and time.monotonic() < deadline and first.poll() is None:
             time.sleep(0.05)
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-        killed_at = _stored(db)
+        killed_at = stored(db)
         assert 0 < killed_at < N, "the run was not interrupted mid-way"
         second = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert second.returncode == 0, second.stderr[-2000:]
