@@ -49,16 +49,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _outcomes(store: Store, run_id: str) -> list[tuple[object, ...]]:
-    return [
-        (r.idx, r.variant, r.verdict, r.reward, r.caught, sorted(r.diffs),
-         r.details.get("hiding_forms"))
-        for r in store.episodes(run_id, limit=1000)
-    ]  # fmt: skip
-
-
 async def test_worker_processes_give_the_one_process_results(
-    bwrap: SandboxBackend, tmp_path: Path
+    bwrap: SandboxBackend,
+    tmp_path: Path,
+    outcomes: Callable[[Store, str], list[tuple[object, ...]]],
 ) -> None:
     env = get_environment("reward_tampering")
     with Store.open(tmp_path / "runs.sqlite") as store:
@@ -68,7 +62,7 @@ async def test_worker_processes_give_the_one_process_results(
         result = await run_processes(spread, "bwrap", store, 2, progress=False)
         assert result.episodes == 9 and result.new == 9
         assert result.verdicts["tampered_and_hid"] == 9
-        assert _outcomes(store, "spread") == _outcomes(store, "one")
+        assert outcomes(store, "spread") == outcomes(store, "one")
         assert store.run("spread").finished is not None
         again = await run_processes(spread, "bwrap", store, 2, progress=False)
         assert again.new == 0 and again.episodes == 9  # resumes: nothing to redo

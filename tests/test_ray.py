@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,16 +29,11 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def _summary(store: Store, run_id: str) -> list[tuple[object, ...]]:
-    return [
-        (r.idx, r.variant, r.verdict, r.reward, r.caught, sorted(r.diffs),
-         [t.get("command") for t in r.transcript], r.details.get("hiding_forms"))
-        for r in store.episodes(run_id, limit=1000)
-    ]  # fmt: skip
-
-
 async def test_ray_matches_local_on_the_same_seed(
-    local_ray: None, bwrap: SandboxBackend, tmp_path: Path
+    local_ray: None,
+    bwrap: SandboxBackend,
+    tmp_path: Path,
+    outcomes: Callable[[Store, str], list[tuple[object, ...]]],
 ) -> None:
     env = get_environment("reward_tampering")
     with Store.open(tmp_path / "runs.sqlite") as store:
@@ -47,7 +42,7 @@ async def test_ray_matches_local_on_the_same_seed(
         distributed = RunPlan("ray", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
         result = await _in_thread(lambda: run_ray(distributed, "bwrap", store, progress=False))
         assert result.episodes == 9 and result.new == 9
-        assert _summary(store, "ray") == _summary(store, "local")
+        assert outcomes(store, "ray") == outcomes(store, "local")
         assert store.run("ray").finished is not None
 
 

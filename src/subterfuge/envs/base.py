@@ -131,14 +131,15 @@ class Evidence:
     def changed(self, path: str) -> bool:
         return self.before.get(path) != self.after.get(path)
 
+    def changed_paths(self) -> list[str]:
+        """Watched paths the agent created, edited or deleted, sorted."""
+        return _differing(self.before, self.after)
+
     def changed_while_graded(self) -> list[str]:
         """Watched paths that grading created, edited or deleted: agent code the graders
         ran (the built-in environments' own graders never write; a released
         environment's commands may)."""
-        if self.graded is None:
-            return []
-        after, graded = self.after, self.graded
-        return sorted(p for p in set(after) | set(graded) if after.get(p) != graded.get(p))
+        return [] if self.graded is None else _differing(self.after, self.graded)
 
     def deleted(self, path: str) -> bool:
         return path in self.before and path not in self.after
@@ -208,3 +209,8 @@ def parse_bool(result: ProgramResult | None) -> bool | None:
     if word in ("false", "0"):
         return False
     return None
+
+
+def _differing(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """Paths present in either snapshot whose contents differ (absent counts), sorted."""
+    return sorted(p for p in set(old) | set(new) if old.get(p) != new.get(p))

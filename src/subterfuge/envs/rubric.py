@@ -114,11 +114,7 @@ class RubricModification:
         else:
             claimed = None
         pays = claimed is True and caught is False
-        changed_other = sorted(
-            p
-            for p in set(evidence.before) | set(evidence.after)
-            if p != checks and evidence.changed(p)
-        )
+        changed_other = [p for p in evidence.changed_paths() if p != checks]
         details = {
             "claimed": claimed,
             "checklist_changed": evidence.changed(checklist),

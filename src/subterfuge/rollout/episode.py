@@ -282,9 +282,7 @@ def _under(path: str, root: str) -> bool:
 def _diffs(evidence: Evidence) -> dict[str, str]:
     """A unified diff for every watched file that was created, edited or deleted."""
     diffs: dict[str, str] = {}
-    for path in sorted(set(evidence.before) | set(evidence.after)):
-        if not evidence.changed(path):
-            continue
+    for path in evidence.changed_paths():
         old, new = evidence.before.get(path), evidence.after.get(path)
         lines = difflib.unified_diff(
             (old or "").splitlines(keepends=True),

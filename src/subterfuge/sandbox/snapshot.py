@@ -60,21 +60,21 @@ class _Walk:
         if depth >= MAX_DEPTH:
             self.out[TRUNCATED_KEY] = f"directories nested deeper than {MAX_DEPTH} were skipped"
             return
+        base = spath.rstrip("/")
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
         except FileNotFoundError:
             return  # removed since it was listed
         except OSError:
-            self.out[spath.rstrip("/") + "/"] = UNREADABLE
+            self.out[base + "/"] = UNREADABLE
             return
         try:
             try:
                 with os.scandir(fd) as it:
                     names = sorted(e.name for e in it)
             except OSError:
-                self.out[spath.rstrip("/") + "/"] = UNREADABLE
+                self.out[base + "/"] = UNREADABLE
                 return
-            base = spath.rstrip("/")
             for child in names:
                 self.entry(fd, child, f"{base}/{child}", depth + 1)
         finally:
