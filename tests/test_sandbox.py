@@ -28,7 +28,7 @@ from subterfuge.sandbox import (
 from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
-from subterfuge.sandbox.slot import Slot
+from subterfuge.sandbox.slot import INLINE_BYTES, Slot
 from subterfuge.sandbox.snapshot import UNREADABLE
 
 OK, WHY = bwrap_available()
@@ -338,6 +338,30 @@ async def test_grade_isolated_with_agent_edits(sb: BwrapSandbox) -> None:
 
 
 @needs_bwrap
+async def test_grading_output_is_cut_at_the_limit_and_never_stalls_a_program() -> None:
+    # Far more than a pipe holds, on both streams, and a child still writing after
+    # the program is done: the program finishes, each stream keeps its first bytes.
+    flood = (
+        "import os, sys\n"
+        "sys.stdout.write('x' * 300_000)\n"
+        "sys.stderr.write('y' * 300_000)\n"
+        "sys.stdout.flush()\n"
+        "if os.fork() == 0:\n"
+        "    while True:\n"
+        "        os.write(1, b'z' * 4096)\n"
+    )
+    sandbox = await BwrapBackend().create([ENV], FILES, Limits(output_bytes=1000))
+    try:
+        results = await sandbox.grade({"flood": flood, "next": "print('next')"})
+    finally:
+        await sandbox.close()
+    assert results["flood"].exit_code == 0 and not results["flood"].timed_out
+    assert results["flood"].stdout == "x" * 1000
+    assert results["flood"].stderr == "y" * 1000
+    assert results["next"].stdout == "next\n"
+
+
+@needs_bwrap
 async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
     # The only other live process a program sees is pid 1, which runs the grading:
     # it cannot trace it, and signals from inside the namespace do not reach it.
@@ -591,9 +615,12 @@ async def test_sandbox_works_while_the_harness_holds_over_1024_descriptors() -> 
 async def test_grading_programs_larger_than_one_socket_message(sb: BwrapSandbox) -> None:
     # A reward program carries the transcript; past ~200 KB the request no longer fits
     # one message to pid 1 and used to fail as if pid 1 had died.
-    big = "DATA = " + repr("x" * 300_000) + "\nprint(len(DATA))\n"
-    graded = await sb.grade({"big": big, "small": "print('ok')"})
-    assert graded["big"].stdout == "300000\n" and graded["small"].stdout == "ok\n"
+    # Requests up to the inline size travel in the message itself: pid 1's receive
+    # buffer must hold the largest of them whole.
+    for size in (300_000, INLINE_BYTES - 1000):
+        big = "DATA = " + repr("x" * size) + "\nprint(len(DATA))\n"
+        graded = await sb.grade({"big": big, "small": "print('ok')"})
+        assert graded["big"].stdout == f"{size}\n" and graded["small"].stdout == "ok\n"
     assert (await sb.run("echo still")).stdout == "still\n"
 
 

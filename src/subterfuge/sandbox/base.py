@@ -18,6 +18,11 @@ from typing import Protocol
 
 from subterfuge.envs.base import ProgramResult
 
+LOCALE = {"LC_CTYPE": "C.UTF-8"}
+"""The agent's commands handle UTF-8 text. LC_CTYPE alone: the other categories of C.UTF-8
+are C's, and naming them all (LANG) makes every command load a dozen locale files, a
+tenth of a millisecond per command."""
+
 
 @dataclass(frozen=True)
 class Limits:

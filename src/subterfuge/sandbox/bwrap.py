@@ -31,12 +31,13 @@ from pathlib import Path
 
 from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox import seccomp
-from subterfuge.sandbox.base import Limits, SandboxError
+from subterfuge.sandbox.base import LOCALE, Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
 from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
 from subterfuge.sandbox.procs import descendants, rmtree
+from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
-from subterfuge.sandbox.slot import Command, Slot, SlotShell, pipe_reader, start_shell
+from subterfuge.sandbox.slot import Command, Slot, SlotShell, start_shell
 from subterfuge.sandbox.uids import UidPool, user_processes
 from subterfuge.sandbox.workspace import populate, top_levels
 
@@ -233,16 +234,14 @@ class BwrapSandbox(ShellSandbox):
             _tracing_filter(),  # on top of pid 1's own filter
         )
         budget = grading_budget(programs, self.limits)
-        r, w = os.pipe()
-        reader, transport = await pipe_reader(r)
+        # A memory file, not a pipe: pid 1 has written all of it when it replies, so
+        # reading it takes no event-loop machinery.
+        document = os.memfd_create("subterfuge-grading", os.MFD_CLOEXEC)
         try:
-            try:
-                await slot.call(request, fds=(w,), timeout=budget)
-            finally:
-                os.close(w)
-            data = await reader.read()  # pid 1 has written it all and closed its end
+            await slot.call(request, fds=(document,), timeout=budget)
+            data = read_start(document, sys.maxsize)
         finally:
-            transport.close()
+            os.close(document)
         try:
             return parse_runner_output(data, list(programs))
         except (SandboxError, ValueError) as exc:
@@ -370,5 +369,7 @@ def sandbox_args(backend: BwrapBackend, fs: Path, tops: Sequence[str], info_fd: 
     args += ["--symlink", python, f"{SHIM_DIR}/python3", "--symlink", python, f"{SHIM_DIR}/python"]
     args += ["--remount-ro", "/", "--chdir", "/root", "--clearenv"]
     args += ["--setenv", "HOME", "/root", "--setenv", "PATH", PATH]
-    args += ["--setenv", "LANG", "C.UTF-8", "--setenv", "TERM", "dumb"]
+    args += ["--setenv", "TERM", "dumb"]
+    for name, value in LOCALE.items():
+        args += ["--setenv", name, value]
     return [*args, "--as-pid-1", "--info-fd", str(info_fd)]

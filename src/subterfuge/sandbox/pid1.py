@@ -31,7 +31,8 @@ too large for one message comes as `LARGE` with a memfd holding it):
   ("wait", pid, seconds)                                -> ("ok", exit code or None)
   ("kill",)                                             -> ("ok", {shell pid: exit code})
   ("reset",)                                            -> ("ok",) or ("error", why)
-  ("grade", programs, timeout, cap, rlimits, seccomp) + result fd -> ("ok",)
+  ("grade", programs, timeout, cap, rlimits, seccomp) + memfd -> ("ok",) once the result
+                                                        document is in the memfd
 It announces itself with ("ready",) once started.
 """
 
@@ -80,6 +81,8 @@ SYSCTLS = [
 """The sysctls of the sandbox's own IPC and pid namespaces: its uid 0 may write them."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc_no_errno = ctypes.CDLL(None)
+"""For calls in forked grading programs: saving errno around a call touches thread state."""
 runner: Any = None
 """The grading runner module, built from the source given on the command line."""
 EXITS: dict[int, int] = {}
@@ -174,11 +177,7 @@ def kill_all() -> None:
 def _remove_ipc() -> None:
     """SysV shared memory, semaphores and message queues outlive their processes."""
     for kind, call in (("shm", _libc.shmctl), ("sem", _libc.semctl), ("msg", _libc.msgctl)):
-        try:
-            with open("/proc/sysvipc/" + kind) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
+        rows = _read("/proc/sysvipc/" + kind).decode().splitlines()[1:]
         for row in rows:
             ident = int(row.split()[1])
             if kind == "sem":
@@ -211,11 +210,23 @@ def _entry(path: str) -> tuple[Any, ...]:
 
 
 def _read(path: str) -> bytes:
+    """A small file's bytes (or why not), without a file object: about twenty of these
+    run at every reset."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         return repr(exc).encode()
+    chunks: list[bytes] = []
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError as exc:
+        return repr(exc).encode()
+    finally:
+        os.close(fd)
 
 
 def fingerprint() -> dict[str, Any]:
@@ -311,10 +322,15 @@ def _grade(
     """
 
     fprog = _fprog(seccomp)
+    # Everything the child's one call needs, made here: each object a child creates or
+    # touches is a page it copies. No-new-privs is inherited from this process.
+    ref = None if fprog is None else ctypes.byref(fprog[1])
+    prctl = _libc_no_errno.prctl
 
     def prepare() -> None:  # in each program's process
         runner.apply_rlimits(rlimits)
-        _seccomp(fprog)
+        if ref is not None and prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ref, 0, 0) != 0:
+            raise OSError("the grading seccomp filter was refused")
 
     try:
         document = runner.run_all(programs, timeout, cap, after_each=kill_all, prepare=prepare)
@@ -375,6 +391,9 @@ def _close_all(fds: list[int]) -> None:
 
 LARGE = b"SFG-LARGE"
 """Says the request is in the memfd that came last: one socket message holds ~200 KB."""
+RECV_BYTES = 1 << 17
+"""Room for one request: the harness sends at most 64 KiB inline (`slot.INLINE_BYTES`).
+Not more: a buffer past malloc's mmap threshold is an mmap, mremap and munmap per request."""
 
 
 def _read_request(fd: int) -> bytes:
@@ -417,7 +436,7 @@ def serve(sock: socket.socket) -> None:
             reap()
         if sock.fileno() not in ready:
             continue
-        payload, fds, _, _ = socket.recv_fds(sock, 1 << 22, MAX_FDS)
+        payload, fds, _, _ = socket.recv_fds(sock, RECV_BYTES, MAX_FDS)
         if not payload:
             return
         try:

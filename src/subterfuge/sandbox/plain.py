@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from subterfuge.envs.base import ProgramResult
-from subterfuge.sandbox.base import Limits, SandboxError
+from subterfuge.sandbox.base import LOCALE, Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
 from subterfuge.sandbox.grading import run_programs
 from subterfuge.sandbox.procs import descendants, kill_pids, rmtree
@@ -32,7 +32,7 @@ WARNING = (
     "the 'plain' sandbox backend provides NO isolation: agent commands run unisolated "
     "on this host, as this user, with its network and files. Use it only on a disposable machine."
 )
-_ENV = {"HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+_ENV = {"HOME": "/root", "TERM": "dumb", **LOCALE}
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOCK = threading.Lock()
 """One live plain sandbox per process: episodes would share real paths."""

@@ -3,10 +3,13 @@
 Two users: pid 1 of every bwrap sandbox (`pid1.py`) calls `run_all` itself;
 the plain backend runs this file as `python3 -S -I -c <source>`,
 one interpreter per episode. Programs never share modules or state and one that
-hangs is killed alone. It imports only modules built into the interpreter (no
-`json`, `signal`, `traceback`: those cost more start-up time than the whole rest
-of the runner), and must stay valid for any Python >= 3.8 because the sandbox's
-interpreter is not necessarily the harness's.
+hangs is killed alone. Each program's stdout and stderr go to memory files, of
+which the first `output_bytes` are kept (a program that writes more than
+RLIMIT_FSIZE to one is killed by SIGXFSZ, as for any file). It imports only
+modules built into the interpreter (no `json`, `signal`, `traceback`: those cost
+more start-up time than the whole rest of the runner), and must stay valid for
+any Python >= 3.8 because the sandbox's interpreter is not necessarily the
+harness's.
 
 Input (stdin): marshal of (programs, timeout, output_bytes, rlimits), where
 programs is [(name, source)] and rlimits is [(RLIMIT_NAME, value)]. Output
@@ -56,19 +59,15 @@ def _execute(name: str, source: str) -> int:
     return code
 
 
-def _child(
-    name: str, source: str, w_out: int, w_err: int, close: list[int], prepare: object
-) -> None:
+def _child(name: str, source: str, out: int, err: int, prepare: object) -> None:
     code = 1
     try:
         os.setsid()
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(w_out, 1)
-        os.dup2(w_err, 2)
-        for fd in [null, w_out, w_err, *close]:
-            os.close(fd)
-        # Nothing but stdio: an inherited descriptor (the result pipe above all)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        # Nothing but stdio: an inherited descriptor (the result channel above all)
         # would let agent code write into what the harness parses.
         os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         if callable(prepare):
@@ -78,26 +77,17 @@ def _child(
         os._exit(code)
 
 
-def _read(fd: int, chunks: list[bytes], size: list[int], cap: int) -> bool | None:
-    """Read what is there, keeping at most `cap` bytes: True if data came, False at EOF,
-    None if nothing is available now (non-blocking descriptors)."""
-    try:
-        data = os.read(fd, 65536)
-    except BlockingIOError:
-        return None
-    if not data:
-        return False
-    if size[0] < cap:
-        chunks.append(data[: cap - size[0]])
-    size[0] += len(data)
-    return True
-
-
-def _drain(fd: int, chunks: list[bytes], size: list[int], cap: int) -> None:
-    """Read what is buffered now, without waiting for writers that are still alive."""
-    os.set_blocking(fd, False)
-    while size[0] < cap + 65536 and _read(fd, chunks, size, cap):
-        pass
+def read_start(fd: int, cap: int) -> bytes:
+    """The first `cap` bytes of a file another process wrote, whatever its offset."""
+    chunks: list[bytes] = []
+    got, size = 0, min(os.fstat(fd).st_size, cap)
+    while got < size:
+        chunk = os.pread(fd, size - got, got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _status_code(status: int) -> int:
@@ -108,61 +98,58 @@ def _status_code(status: int) -> int:
     return 1
 
 
+def _wait_exit(pid: int, timeout: float) -> tuple[int, bool]:
+    """Wait up to `timeout` for the program to exit, kill its process group either way,
+    and return (exit code, timed out). Only a few system calls: while the child lives,
+    every page the parent writes is a copy-on-write fault."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # Python < 3.9 or an old kernel
+        pidfd = -1
+    reaped = 0, 0
+    if pidfd >= 0:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        timed_out = not poller.poll(max(1, int(timeout * 1000)))
+        os.close(pidfd)
+    else:
+        deadline = time.monotonic() + timeout
+        while not reaped[0] and time.monotonic() < deadline:
+            time.sleep(0.002)
+            reaped = os.waitpid(pid, os.WNOHANG)
+        timed_out = not reaped[0]
+    for kill in (os.killpg, os.kill):  # its group; itself, should it not have one yet
+        try:  # noqa: SIM105 (contextlib costs start-up time)
+            kill(pid, _KILL)
+        except OSError:
+            pass
+    status = reaped[1] if reaped[0] else os.waitpid(pid, 0)[1]
+    return (-_KILL, True) if timed_out else (_status_code(status), False)
+
+
 def _run_one(
-    name: str, source: str, timeout: float, cap: int, prepare: object = None
+    name: str, source: str, timeout: float, cap: int, prepare: object, after: object
 ) -> tuple[int, bool, bytes, bytes]:
-    r_out, w_out = os.pipe()
-    r_err, w_err = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        _child(name, source, w_out, w_err, [r_out, r_err], prepare)
-    os.close(w_out)
-    os.close(w_err)
-    deadline = time.monotonic() + timeout
-    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else -1
-    bufs: dict[int, tuple[list[bytes], list[int]]] = {r_out: ([], [0]), r_err: ([], [0])}
-    poller = select.poll()
-    for fd in (r_out, r_err, pidfd):
-        if fd >= 0:
-            poller.register(fd, select.POLLIN)
-    open_fds = {r_out, r_err}
-    exited = timed_out = False
-    while not exited and (pidfd >= 0 or open_fds):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        for fd, _ in poller.poll(max(1, int(left * 1000))):
-            if fd == pidfd:
-                exited = True
-            elif fd in open_fds and _read(fd, *bufs[fd], cap) is False:
-                poller.unregister(fd)
-                open_fds.discard(fd)
-    if exited:  # take what the program wrote before exiting; grandchildren may hold pipes
-        for fd in open_fds:
-            _drain(fd, *bufs[fd], cap)
-    try:  # noqa: SIM105 (contextlib costs start-up time)
-        os.killpg(pid, _KILL)
-    except OSError:
-        pass
-    if pidfd >= 0 or timed_out:
-        _, status = os.waitpid(pid, 0)
-    else:  # old Python without pidfd: the pipes closed, wait for the exit up to the deadline
-        while True:
-            got, status = os.waitpid(pid, os.WNOHANG)
-            if got:
-                break
-            if time.monotonic() > deadline:
-                timed_out = True
-                os.kill(pid, _KILL)
-                _, status = os.waitpid(pid, 0)
-                break
-            time.sleep(0.01)
-    for fd in (r_out, r_err, pidfd):
-        if fd >= 0:
-            os.close(fd)
-    code = -_KILL if timed_out else _status_code(status)
-    return code, timed_out, b"".join(bufs[r_out][0]), b"".join(bufs[r_err][0])
+    """Fork, run one program with its stdout and stderr in memory files, then `after`.
+
+    Memory files rather than pipes: nothing has to drain them while the program runs,
+    so the parent sleeps in one `poll` (a pipe's reader wakes for every write, and each
+    page it touches while the child lives is copied). Read once `after` (which kills
+    what the program left) has run, so nothing writes to them any more.
+    """
+    out = os.memfd_create("stdout")
+    err = os.memfd_create("stderr")
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(name, source, out, err, prepare)
+        code, timed_out = _wait_exit(pid, timeout)
+        if callable(after):
+            after()
+        return code, timed_out, read_start(out, cap), read_start(err, cap)
+    finally:
+        os.close(out)
+        os.close(err)
 
 
 def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
@@ -186,9 +173,7 @@ def run_all(
     """
     parts = [b"SFGR1\n"]
     for name, source in programs:
-        code, timed_out, out, err = _run_one(name, source, timeout, cap, prepare)
-        if callable(after_each):
-            after_each()
+        code, timed_out, out, err = _run_one(name, source, timeout, cap, prepare, after_each)
         parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
         parts += [out, err]
     parts.append(b"END\n")

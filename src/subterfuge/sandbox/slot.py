@@ -25,13 +25,13 @@ from typing import Any
 
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import SandboxError
+from subterfuge.sandbox.grading import RUNNER_SOURCE
 from subterfuge.sandbox.procs import rmtree, wait_gone
 from subterfuge.sandbox.runner import write_all
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.workspace import chown_tree
 
 PID1_SOURCE = Path(__file__).with_name("pid1.py").read_text(encoding="utf-8")
-RUNNER_SOURCE = Path(__file__).with_name("runner.py").read_text(encoding="utf-8")
 BOOT_SECONDS = 30.0
 CALL_SECONDS = 30.0
 
