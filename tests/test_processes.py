@@ -195,12 +195,14 @@ def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--backend", "ray"], "--processes is for the local backend"),
-        (["--policy", "hf:/nowhere"], "hf: models run in one process"),
-        (["--sandbox", "plain"], "--processes with --sandbox plain"),
+        (["--processes", "2", "--backend", "ray"], "--processes is for the local backend"),
+        (["--processes", "2", "--policy", "hf:/nowhere"], "hf: models run in one process"),
+        (["--processes", "2", "--sandbox", "plain"], "--processes with --sandbox plain"),
+        (["--backend", "ray", "--sandbox", "plain"], "use --ray-workers 1"),
+        (["--backend", "ray", "--ray-workers", "2", "--sandbox", "plain"], "use --ray-workers 1"),
     ],
 )
-def test_processes_refused_where_they_cannot_work(
+def test_spreading_over_processes_refused_where_it_cannot_work(
     extra: list[str], message: str, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
@@ -208,6 +210,6 @@ def test_processes_refused_where_they_cannot_work(
     from subterfuge.cli.main import app
 
     args = ["run", "--env", "reward_tampering", "-n", "1", "--db", str(tmp_path / "r.sqlite")]
-    result = CliRunner().invoke(app, [*args, "--processes", "2", *extra])
+    result = CliRunner().invoke(app, [*args, *extra])
     assert result.exit_code == 2, result.output
     assert message in result.output

@@ -145,7 +145,7 @@ def run(
     environments = _environments(envs_json, prompts_json, pay_threshold)
     if env not in environments:
         fail(f"unknown environment {env!r}; known: {', '.join(environments)}")
-    mo.check_processes(processes, backend_kind, policy, sandbox)
+    mo.check_spread(processes, backend_kind, policy, sandbox, ray_workers)
     agent = mo.model_policy(
         policy, base_url=base_url, protocol=protocol, temperature=temperature,
         max_tokens=max_tokens, top_p=top_p, sampling_seed=sampling_seed, stream=stream,

@@ -21,8 +21,9 @@ from subterfuge.policy.registry import make_policy
 from subterfuge.policy.retry import RetryPolicy
 from subterfuge.policy.settings import ModelSettings, Sampling, ToolProtocol
 from subterfuge.runner.local import RunPlan, RunResult, run_local
-from subterfuge.runner.processes import PLAIN_REFUSED, WorkerGone, run_processes
+from subterfuge.runner.processes import WorkerGone, run_processes
 from subterfuge.sandbox.base import SandboxBackend
+from subterfuge.sandbox.plain import ONE_PROCESS
 from subterfuge.store import Store
 
 _MODEL = "Model policies"
@@ -191,12 +192,16 @@ def price(path: Path | None, policy: str) -> Price | None:
     return found
 
 
-def check_processes(processes: int, kind: str, policy: str, sandbox: str) -> None:
-    """`--processes` above 1 where it cannot work exits 2 with what to do instead."""
+def check_spread(
+    processes: int, kind: str, policy: str, sandbox: str, ray_workers: int | None
+) -> None:
+    """Spreading episodes over processes where it cannot work exits 2 with what to do."""
     if processes > 1 and kind == "ray":
         fail("--processes is for the local backend; with --backend ray use --ray-workers")
     if processes > 1 and sandbox == "plain":
-        fail(f"--processes with --sandbox plain: {PLAIN_REFUSED}")
+        fail(f"--processes with --sandbox plain: {ONE_PROCESS}; use one process (or bwrap)")
+    if kind == "ray" and sandbox == "plain" and ray_workers != 1:
+        fail(f"--backend ray with --sandbox plain: {ONE_PROCESS}; use --ray-workers 1 (or bwrap)")
     if processes > 1 and policy.startswith("hf:"):
         fail("hf: models run in one process (each would load the model); serve the model "
              "(vLLM, SGLang, ...) and use openai:MODEL --base-url to spread episodes")  # fmt: skip

@@ -37,16 +37,13 @@ from subterfuge.runner.fdlimit import ensure_open_files
 from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
 from subterfuge.sandbox import close_backend, get_backend
 from subterfuge.sandbox.base import Limits
+from subterfuge.sandbox.plain import ONE_PROCESS
 from subterfuge.store import Store
 from subterfuge.store.records import EpisodeRecord
 
 _HEADER = struct.Struct("!I")
 STOP_SECONDS = 30.0
 """How long a worker may take to finish closing (its sandboxes) before it is killed."""
-PLAIN_REFUSED = (
-    "the plain sandbox allows one episode at a time per process, at the same real paths: "
-    "several worker processes would collide; use one process (or bwrap)"
-)
 
 
 class WorkerGone(RuntimeError):
@@ -219,7 +216,7 @@ async def run_processes(
     """Run every episode of `plan` not already in `store` on `processes` worker processes."""
     count = max(1, min(processes, plan.concurrency))
     if count > 1 and sandbox == "plain":
-        raise ValueError(PLAIN_REFUSED)
+        raise ValueError(f"{ONE_PROCESS}; use one process (or bwrap)")
     per_worker = -(-plan.concurrency // count)
     setup = WorkerSetup(
         plan.env, shared_policy(plan.policy, count), sandbox, plan.limits, plan.budget, per_worker

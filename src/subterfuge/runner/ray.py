@@ -27,6 +27,7 @@ from subterfuge.runner.fdlimit import ensure_open_files
 from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
 from subterfuge.sandbox import close_backend, get_backend
 from subterfuge.sandbox.base import Limits
+from subterfuge.sandbox.plain import ONE_PROCESS
 from subterfuge.store import Store
 from subterfuge.store.records import EpisodeRecord
 
@@ -73,9 +74,11 @@ def run_ray(
     """Run every episode of `plan` not already in `store` on Ray (local Ray when no address).
 
     `workers` defaults to the cluster's CPU count (at most one per episode in
-    flight). A Ray started here is shut down at the end; one already running
-    (e.g. `ray.init` by the caller) is left as it was.
+    flight); the plain sandbox needs exactly one. A Ray started here is shut down
+    at the end; one already running (e.g. `ray.init` by the caller) is left as it was.
     """
+    if backend == "plain" and workers != 1:  # actors sharing a node would collide
+        raise ValueError(f"{ONE_PROCESS}; use one Ray worker (or bwrap)")
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(

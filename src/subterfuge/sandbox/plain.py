@@ -32,6 +32,11 @@ WARNING = (
     "the 'plain' sandbox backend provides NO isolation: agent commands run unisolated "
     "on this host, as this user, with its network and files. Use it only on a disposable machine."
 )
+ONE_PROCESS = (
+    "the plain sandbox runs one episode at a time per process, at the same real paths: "
+    "episodes in several processes would collide"
+)
+"""Why runs that spread episodes over processes (workers, Ray actors) refuse it."""
 _ENV = {"HOME": "/root", "TERM": "dumb", **LOCALE}
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOCK = threading.Lock()
