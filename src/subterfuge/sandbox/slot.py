@@ -206,7 +206,8 @@ class Slot:
             assert self._sock is not None
             while self._owed:
                 try:
-                    await asyncio.wait_for(self._recv(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._recv()
                 except TimeoutError:
                     raise SandboxError("sandbox pid 1 did not answer") from None
                 self._owed -= 1
@@ -223,7 +224,8 @@ class Slot:
                     os.close(fd)
             self._owed += 1
             try:
-                reply = await asyncio.wait_for(self._recv(), timeout)
+                async with asyncio.timeout(timeout):  # no task of its own, as wait_for makes
+                    reply = await self._recv()
             except TimeoutError:
                 raise SandboxError(f"sandbox pid 1 did not answer {request[0]!r}") from None
             self._owed -= 1
