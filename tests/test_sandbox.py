@@ -362,6 +362,21 @@ async def test_grading_output_is_cut_at_the_limit_and_never_stalls_a_program() -
 
 
 @needs_bwrap
+async def test_grading_program_files_get_no_bytes_from_pid1_signals(sb: BwrapSandbox) -> None:
+    # Pid 1 learns of SIGCHLD through a wakeup descriptor. A program forked from it kept
+    # that descriptor's number (closed in the program): the file it opened there got a
+    # byte for every child of its own that exited.
+    program = (
+        "import os, subprocess\n"
+        "fds = [os.open('/tmp/f%d' % i, os.O_RDWR | os.O_CREAT) for i in range(16)]\n"
+        "subprocess.run(['true'])\n"
+        "print(max(os.fstat(fd).st_size for fd in fds))\n"
+    )
+    graded = await sb.grade({"files": program})
+    assert graded["files"].stdout == "0\n", graded["files"]
+
+
+@needs_bwrap
 async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
     # The only other live process a program sees is pid 1, which runs the grading:
     # it cannot trace it, and signals from inside the namespace do not reach it.

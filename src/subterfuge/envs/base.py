@@ -189,12 +189,13 @@ def run_file(path, name):
     # that module in sys.modules and sys.argv[0] set meanwhile; return its globals),
     # without the importer search run_path makes first: that search (zipimport
     # opens and probes the file) cost a grading process about a tenth of its CPU.
+    # A zip, a directory or compiled code at `path` is an error here; run_path ran it.
     import sys
     with open(path, "rb") as f:
         code = compile(f.read(), path, "exec")
     module = type(sys)(name)
     module.__dict__.update(__file__=path, __cached__=None, __loader__=None,
-                           __package__=None, __spec__=None)
+                           __package__=name.rpartition(".")[0], __spec__=None)
     saved = sys.modules.get(name), sys.argv[0] if sys.argv else None
     sys.modules[name] = module
     sys.argv[:1] = [path]

@@ -331,6 +331,10 @@ def _grade(
     prctl = _libc_no_errno.prctl
 
     def prepare() -> None:  # in each program's process
+        # Not this process's SIGCHLD handling: its wakeup descriptor's number is closed
+        # here, and the program's next file there would get a byte per signal.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         runner.apply_rlimits(rlimits)
         if ref is not None and prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ref, 0, 0) != 0:
             raise OSError("the grading seccomp filter was refused")
@@ -394,9 +398,10 @@ def _close_all(fds: list[int]) -> None:
 
 LARGE = b"SFG-LARGE"
 """Says the request is in the memfd that came last: one socket message holds ~200 KB."""
-RECV_BYTES = 1 << 17
+RECV_BYTES = (1 << 17) - 4096
 """Room for one request: the harness sends at most 64 KiB inline (`slot.INLINE_BYTES`).
-Not more: a buffer past malloc's mmap threshold is an mmap, mremap and munmap per request."""
+Under glibc's mmap threshold (128 KiB) with the bytes object's header: a buffer at or past
+it is an mmap, mremap and munmap per request (128 KiB exactly still was)."""
 
 
 def _read_request(fd: int) -> bytes:

@@ -4,8 +4,9 @@ Two users: pid 1 of every bwrap sandbox (`pid1.py`) calls `run_all` itself;
 the plain backend runs this file as `python3 -S -I -c <source>`,
 one interpreter per episode. Programs never share modules or state and one that
 hangs is killed alone. Each program's stdout and stderr go to memory files, of
-which the first `output_bytes` are kept (a program that writes more than
-RLIMIT_FSIZE to one is killed by SIGXFSZ, as for any file). It imports only
+which the first `output_bytes` are kept. RLIMIT_FSIZE applies to them as to any
+file: past it a write fails with EFBIG (Python ignores SIGXFSZ, and so does what it
+execs), a command started by `subprocess` dies of SIGXFSZ. It imports only
 modules built into the interpreter (no `json`, `signal`, `traceback`: those cost
 more start-up time than the whole rest of the runner), and must stay valid for
 any Python >= 3.8 because the sandbox's interpreter is not necessarily the
