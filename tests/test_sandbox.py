@@ -8,6 +8,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -281,13 +282,20 @@ async def test_a_new_harness_removes_the_slots_a_killed_one_left() -> None:
     for slot in (stale, live, foreign):
         (slot / "fs" / "root").mkdir(parents=True)
     (stale / "fs" / "root" / "episode.txt").write_text("left behind")
+    # What a sandbox caught starting leaves: bwrap's child, waiting for ever, its
+    # command line naming the slot.
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "--bind", f"{stale}/fs/root"]
+    )
     backend = BwrapBackend(base_dir=base)
     try:
         sandbox = await backend.create(("/root",), {"/root/a.txt": "a"}, Limits())
         await sandbox.close()
         assert not stale.exists()
         assert live.exists() and foreign.exists()
+        assert stuck.wait(timeout=10) == -signal.SIGKILL
     finally:
+        stuck.kill()
         backend.close()
         rmtree(base)
 

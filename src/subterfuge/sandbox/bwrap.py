@@ -34,7 +34,7 @@ from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import LOCALE, Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
 from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
-from subterfuge.sandbox.procs import descendants, rmtree
+from subterfuge.sandbox.procs import descendants, kill_pids, naming, rmtree
 from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.slot import Command, Slot, SlotShell, start_shell
@@ -144,9 +144,14 @@ def slot_prefix() -> str:
 
 def sweep_stale_slots(base_dir: Path) -> int:
     """Remove the slots of harness processes of this pid namespace that are gone (killed:
-    no finalizer ran; their sandboxes died with them); how many were removed."""
+    no finalizer ran); how many were removed.
+
+    Their sandboxes die with them, except one caught starting: killed between its fork
+    and its signal to go on, bwrap's child waits for that signal for ever. Whatever
+    still names a stale slot on its command line is killed first.
+    """
     namespace = pid_namespace()
-    removed = 0
+    stale: list[str] = []
     with os.scandir(base_dir) as entries:
         for entry in entries:
             parts = entry.name.split("-")
@@ -156,12 +161,15 @@ def sweep_stale_slots(base_dir: Path) -> int:
                 os.kill(int(parts[2]), 0)
                 continue  # its harness lives (or the pid was reused: left for later)
             except ProcessLookupError:
-                pass
+                stale.append(entry.path)
             except (ValueError, PermissionError):
                 continue
-            with contextlib.suppress(OSError):
-                rmtree(Path(entry.path))
-                removed += 1
+    removed = 0
+    for path, pids in (naming(stale) if stale else {}).items():
+        kill_pids(pids)
+        with contextlib.suppress(OSError):
+            rmtree(Path(path))
+            removed += 1
     return removed
 
 

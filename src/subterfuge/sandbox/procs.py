@@ -52,6 +52,24 @@ def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[
     return found
 
 
+def naming(paths: list[str]) -> dict[str, list[int]]:
+    """For each path, the processes whose command line names it (one /proc scan)."""
+    found: dict[str, list[int]] = {path: [] for path in paths}
+    needles = [(path, os.fsencode(path)) for path in paths]
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                line = f.read()
+        except OSError:
+            continue
+        for path, needle in needles:
+            if needle in line:
+                found[path].append(int(entry.name))
+    return found
+
+
 def kill_pids(pids: list[int]) -> None:
     for p in pids:
         with contextlib.suppress(OSError):
