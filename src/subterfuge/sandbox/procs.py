@@ -8,26 +8,33 @@ import os
 import shutil
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 _KILL = 9
 
 
-def _parents() -> dict[int, int]:
-    """pid -> ppid for every process visible in /proc (a rare path: floods only)."""
-    table: dict[int, int] = {}
+def _each_process(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, bytes of /proc/<pid>/<name>) for every process still there when read."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
+            with open(f"/proc/{entry.name}/{name}", "rb") as f:
                 raw = f.read()
         except OSError:
             continue
+        yield int(entry.name), raw
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid for every process visible in /proc (a rare path: floods only)."""
+    table: dict[int, int] = {}
+    for pid, raw in _each_process("stat"):
         # the command name may contain spaces and parentheses: split after the last ')'
         fields = raw[raw.rfind(b")") + 2 :].split()
         if len(fields) > 1:
-            table[int(entry.name)] = int(fields[1])
+            table[pid] = int(fields[1])
     return table
 
 
@@ -56,17 +63,10 @@ def naming(paths: list[str]) -> dict[str, list[int]]:
     """For each path, the processes whose command line names it (one /proc scan)."""
     found: dict[str, list[int]] = {path: [] for path in paths}
     needles = [(path, os.fsencode(path)) for path in paths]
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                line = f.read()
-        except OSError:
-            continue
+    for pid, line in _each_process("cmdline"):
         for path, needle in needles:
             if needle in line:
-                found[path].append(int(entry.name))
+                found[path].append(pid)
     return found
 
 
