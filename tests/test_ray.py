@@ -101,6 +101,7 @@ class _Named:
 def test_plain_sandboxes_are_refused_on_several_actors(tmp_path: Path) -> None:
     """Each actor process has its own plain lock: two on one node would share real paths."""
     plan = RunPlan("plain", get_environment("reward_tampering"), scripted_policy("honest"), 2)
+    running = ray.is_initialized()  # another test's module-scoped Ray may be up
     with Store.open(tmp_path / "runs.sqlite") as store, pytest.raises(ValueError, match="plain"):
         run_ray(plan, "plain", store, workers=2)
-    assert not ray.is_initialized()
+    assert ray.is_initialized() == running  # refused before starting (or stopping) Ray
