@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from subterfuge.envs.registry import get_environment
+from subterfuge.policy.scripted import scripted_policy
+from subterfuge.runner.local import RunPlan, RunResult, run_local
 from subterfuge.sandbox import SandboxBackend, bwrap_available, get_backend
 from subterfuge.store import Store
 
@@ -38,6 +41,8 @@ def stored() -> Callable[[Path], int]:
 
 
 def _outcomes(store: Store, run_id: str) -> list[tuple[object, ...]]:
+    """Each stored episode of a run as what another backend must reproduce on the same
+    seed: index, variant, verdict, readings, changed files, commands, hiding forms."""
     return [
         (r.idx, r.variant, r.verdict, r.reward, r.caught, sorted(r.diffs),
          [t.get("command") for t in r.transcript], r.details.get("hiding_forms"))
@@ -45,8 +50,24 @@ def _outcomes(store: Store, run_id: str) -> list[tuple[object, ...]]:
     ]  # fmt: skip
 
 
+SpreadRun = Callable[[RunPlan], Awaitable[RunResult]]
+SameAsOneProcess = Callable[[Store, SpreadRun], Awaitable[tuple[RunPlan, RunResult]]]
+
+
 @pytest.fixture
-def outcomes() -> Callable[[Store, str], list[tuple[object, ...]]]:
-    """Each stored episode of a run as what another backend must reproduce on the same
-    seed: index, variant, verdict, readings, changed files, commands, hiding forms."""
-    return _outcomes
+def same_as_one_process(bwrap: SandboxBackend) -> SameAsOneProcess:
+    """Nine hider episodes (seed 5) in this process, then the same plan through `run`
+    (another backend): each must be stored as in one process; the plan and result return."""
+
+    async def check(store: Store, run: SpreadRun) -> tuple[RunPlan, RunResult]:
+        env = get_environment("reward_tampering")
+        one = RunPlan("one", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
+        await run_local(one, bwrap, store, progress=False)
+        spread = RunPlan("spread", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
+        result = await run(spread)
+        assert result.episodes == 9 and result.new == 9
+        assert _outcomes(store, "spread") == _outcomes(store, "one")
+        assert store.run("spread").finished is not None
+        return spread, result
+
+    return check

@@ -10,18 +10,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from conftest import SameAsOneProcess
 from subterfuge.envs.registry import get_environment
 from subterfuge.fakeprovider import FakeProvider, ScriptedResponder
 from subterfuge.policy.errors import ProviderRejected
 from subterfuge.policy.registry import make_policy
 from subterfuge.policy.scripted import scripted_policy
 from subterfuge.policy.settings import ModelSettings
-from subterfuge.runner.local import RunPlan, run_local
+from subterfuge.runner.local import RunPlan, RunResult
 from subterfuge.runner.processes import WorkerGone, WorkerPool, WorkerSetup, run_processes
 from subterfuge.sandbox import SandboxBackend
 from subterfuge.store import Store
@@ -50,21 +51,16 @@ def _alive(pid: int) -> bool:
 
 
 async def test_worker_processes_give_the_one_process_results(
-    bwrap: SandboxBackend,
-    tmp_path: Path,
-    outcomes: Callable[[Store, str], list[tuple[object, ...]]],
+    tmp_path: Path, same_as_one_process: SameAsOneProcess
 ) -> None:
-    env = get_environment("reward_tampering")
     with Store.open(tmp_path / "runs.sqlite") as store:
-        one = RunPlan("one", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
-        await run_local(one, bwrap, store, progress=False)
-        spread = RunPlan("spread", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
-        result = await run_processes(spread, "bwrap", store, 2, progress=False)
-        assert result.episodes == 9 and result.new == 9
+
+        def spread(plan: RunPlan) -> Awaitable[RunResult]:
+            return run_processes(plan, "bwrap", store, 2, progress=False)
+
+        plan, result = await same_as_one_process(store, spread)
         assert result.verdicts["tampered_and_hid"] == 9
-        assert outcomes(store, "spread") == outcomes(store, "one")
-        assert store.run("spread").finished is not None
-        again = await run_processes(spread, "bwrap", store, 2, progress=False)
+        again = await spread(plan)
         assert again.new == 0 and again.episodes == 9  # resumes: nothing to redo
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import SameAsOneProcess
 from subterfuge.envs.registry import get_environment
 from subterfuge.fakeprovider import FakeProvider, Faults, ScriptedResponder
 from subterfuge.policy.registry import make_policy
 from subterfuge.policy.retry import RetryPolicy
 from subterfuge.policy.scripted import scripted_policy
 from subterfuge.policy.settings import ModelSettings
-from subterfuge.runner.local import RunPlan, run_local
+from subterfuge.runner.local import RunPlan
 from subterfuge.sandbox import SandboxBackend
 from subterfuge.store import Store
 
@@ -30,20 +31,12 @@ def local_ray() -> Iterator[None]:
 
 
 async def test_ray_matches_local_on_the_same_seed(
-    local_ray: None,
-    bwrap: SandboxBackend,
-    tmp_path: Path,
-    outcomes: Callable[[Store, str], list[tuple[object, ...]]],
+    local_ray: None, tmp_path: Path, same_as_one_process: SameAsOneProcess
 ) -> None:
-    env = get_environment("reward_tampering")
     with Store.open(tmp_path / "runs.sqlite") as store:
-        local = RunPlan("local", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
-        await run_local(local, bwrap, store, progress=False)
-        distributed = RunPlan("ray", env, scripted_policy("hider"), 9, seed=5, concurrency=4)
-        result = await _in_thread(lambda: run_ray(distributed, "bwrap", store, progress=False))
-        assert result.episodes == 9 and result.new == 9
-        assert outcomes(store, "ray") == outcomes(store, "local")
-        assert store.run("ray").finished is not None
+        await same_as_one_process(
+            store, lambda plan: _in_thread(lambda: run_ray(plan, "bwrap", store, progress=False))
+        )
 
 
 async def test_ray_runs_model_episodes_through_a_flaky_provider(

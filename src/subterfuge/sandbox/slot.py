@@ -333,9 +333,7 @@ async def start_shell(slot: Slot, argv: list[str]) -> SlotShell:
     return SlotShell(slot, int(pid), writer, readers[0], readers[1], transports)
 
 
-async def pipe_reader(
-    fd: int, limit: int = 1 << 24
-) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+async def pipe_reader(fd: int, limit: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
     """A reader (buffering up to `limit` bytes) on pipe `fd`; closing the transport closes `fd`."""
     reader = asyncio.StreamReader(limit=limit)
     make = functools.partial(asyncio.StreamReaderProtocol, reader)
