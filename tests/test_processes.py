@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -48,6 +49,18 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _where(pid: int) -> str:
+    """What a live process is waiting in, and its children: for a failure's message."""
+    with contextlib.suppress(OSError):
+        children = [
+            Path(f"/proc/{c}/cmdline").read_bytes()[:120]
+            for t in Path(f"/proc/{pid}/task").iterdir()
+            for c in (t / "children").read_text().split()
+        ]
+        return f"{pid}: wchan {Path(f'/proc/{pid}/wchan').read_text()!r}, children {children}"
+    return f"{pid}: gone"
 
 
 async def test_worker_processes_give_the_one_process_results(
@@ -175,7 +188,8 @@ def test_kill_9_of_the_driver_ends_its_workers_and_the_rerun_stores_each_once(
         deadline = time.monotonic() + 30
         while any(_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(w) for w in workers), "workers outlived their driver"
+        stuck = [_where(w) for w in workers if _alive(w)]
+        assert not stuck, f"workers outlived their driver: {stuck}"
         second = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert second.returncode == 0, second.stderr[-2000:]
     summary = json.loads(second.stdout)
