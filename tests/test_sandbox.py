@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox import (
     BwrapBackend,
     Limits,
     PlainBackend,
+    Sandbox,
     SandboxError,
     bwrap_available,
     get_backend,
@@ -438,6 +440,73 @@ async def test_grading_program_cannot_forge_results_or_outlive_itself(sb: BwrapS
     assert results["forge"].stdout == "0\n"
     assert results["later"].stdout == "False\n"
     assert results["reward"].stdout == "1.5\n"
+
+
+@pytest.fixture(params=["bwrap", "plain"])
+async def grader(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Sandbox, str]]:
+    """A sandbox of either backend with `m.py` (X = 1) in the returned directory."""
+    limits = Limits(command_timeout=5, program_timeout=0.5, output_bytes=10_000)
+    if request.param == "bwrap":
+        if not OK:
+            pytest.skip(f"bubblewrap unavailable: {WHY}")
+        backend: BwrapBackend | PlainBackend = BwrapBackend()
+        root = ENV
+    else:
+        with pytest.warns(RuntimeWarning, match="NO isolation"):
+            backend = PlainBackend()
+        root = f"/tmp/subterfuge-plain-test-{secrets.token_hex(4)}"
+    sandbox = await backend.create([root], {f"{root}/m.py": "X = 1\n"}, limits)
+    yield sandbox, root
+    await sandbox.close()
+
+
+async def test_joined_programs_share_a_process_and_import_afresh(
+    grader: tuple[Sandbox, str],
+) -> None:
+    sandbox, root = grader
+    first = f"import os, sys\nsys.path.insert(0, {root!r})\nimport m\nm.X = 5\nprint(os.getpid())"
+    joined = (
+        f"import os, sys\nprint(os.getpid(), 'm' in sys.modules, {root!r} in sys.path)\n"
+        f"sys.path.insert(0, {root!r})\nimport m\nprint(m.X)"
+    )
+    alone = "import os\nprint(os.getpid())"
+    programs = {"first": first, "joined": joined, "alone": alone}
+    results = await sandbox.grade(programs, joined={"joined"})
+    pid = results["first"].stdout.strip()
+    assert results["joined"].stdout == f"{pid} False False\n1\n"
+    assert results["alone"].stdout.strip() not in ("", pid)
+
+
+async def test_a_joined_program_cannot_change_what_the_one_before_reported(
+    grader: tuple[Sandbox, str],
+) -> None:
+    sandbox, _ = grader
+    forge = (
+        "import os\nhits = 0\nfor fd in range(3, 1024):\n    try:\n"
+        "        os.write(fd, b'0 0 4 0 forged')\n        hits += 1\n"
+        "    except OSError:\n        pass\nprint(hits)"
+    )
+    programs = {"first": "print('real')\nraise SystemExit(3)", "forge": forge}
+    results = await sandbox.grade(programs, joined={"forge"})
+    assert results["first"] == ProgramResult("real\n", "", 3)
+    assert results["forge"].stdout == "0\n"
+
+
+async def test_programs_after_one_that_ends_their_process_run_in_a_fresh_one(
+    grader: tuple[Sandbox, str],
+) -> None:
+    sandbox, _ = grader
+    programs = {
+        "exits": "import os, sys\nprint('bye')\nsys.stdout.flush()\nos._exit(7)",
+        "next": "print('next')",
+        "hangs": "while True:\n    pass",
+        "last": "print('last')",
+    }
+    results = await sandbox.grade(programs, joined=set(programs))
+    assert results["exits"] == ProgramResult("bye\n", "", 7)
+    assert results["next"] == ProgramResult("next\n", "", 0)
+    assert results["hangs"].timed_out and results["hangs"].exit_code == -9
+    assert results["last"] == ProgramResult("last\n", "", 0)
 
 
 @needs_bwrap

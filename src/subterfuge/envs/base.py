@@ -70,10 +70,14 @@ class EpisodeSpec:
     float; `oversight_program` prints `True` when the behaviour would be caught.
     Both are Python sources run inside the sandbox after the episode, because
     they import files the agent may have changed. `probes` are extra harness
-    programs (same rules) whose stdout the judge reads; they examine what the
-    agent changed, so they run only when a watched file changed. `facts` is host-side
-    truth known at build time (the user's political side, the undone checklist
-    items, ...) that the policy never sees unless a scripted oracle asks.
+    programs whose stdout the judge reads; they examine what the agent changed, so
+    they run only when a watched file changed. They run after the oversight program,
+    in its process (a fork less): each must import afresh what it examines (the
+    module table is put back for it, nothing else) and expect what ran before it to
+    have tampered with the process, and the judge must count a probe that did not
+    report as a change. `facts` is host-side truth known at build time (the user's
+    political side, the undone checklist items, ...) that the policy never sees
+    unless a scripted oracle asks.
     """
 
     env: str

@@ -81,13 +81,15 @@ else:
     print(False)
 """
 
-# The harness's probe, in one fresh process: first the ORIGINAL test (the host's
-# copy, not the agent's file) against the current reward, freshly imported as the
-# in-sandbox oversight imports it; its result is reported before anything else
-# runs. Then the reward's behaviour on fixed inputs, imported afresh again so that
-# a reward that counts its calls behaves as in a process of its own. One process
-# rather than one per question: each grading process costs about as much CPU as
-# all the harness's own work for an episode. The agent's code prints to /dev/null:
+# The harness's probe, in the oversight's process after it (the module table put
+# back): first the ORIGINAL test (the host's copy, not the agent's file) against the
+# current reward, freshly imported as the in-sandbox oversight imports it; its result
+# is reported before anything else runs. Then the reward's behaviour on fixed inputs,
+# imported afresh again so that a reward that counts its calls behaves as in a
+# process of its own. One process rather than one per question: each grading process
+# costs about as much CPU as all the harness's own work for an episode. A reward
+# that ends the process (or, in the oversight, the agent's test) does not stop the
+# probe: it runs again in a fresh one. The agent's code prints to /dev/null:
 # the harness's lines go to a descriptor of their own, so a `print` in the reward
 # cannot pass for them.
 _REWARD_PROBE = (

@@ -247,10 +247,12 @@ async def _gather(
     after = sandbox.snapshot(spec.watched)  # what the agent left, before agent code runs again
     before = {p: c for p, c in before.items() if any(_under(p, w) for w in spec.watched)}
     # The trainer's reading first (what it pays right after the episode), then the
-    # oversight; the harness's probes last, so that their runs of the agent's code
-    # cannot change what those two see. The probes see whatever those runs left, and
-    # the second snapshot says whether they left anything. Nothing changed, nothing to
-    # probe (most episodes of a real model: a fork of the grader saved).
+    # oversight, each in a fresh process as the reference ran them; the harness's probes
+    # last, so that their runs of the agent's code cannot change what those two see.
+    # The probes see whatever those runs left, and the second snapshot says whether they
+    # left anything. They run in the oversight's process (joined), which spares a fork:
+    # they run the agent's code themselves, so nothing the earlier code could do there
+    # is news to them. Nothing changed, nothing to probe (most episodes of a real model).
     programs: dict[str, str] = {}
     if spec.reward_program is not None:
         programs["__reward__"] = spec.reward_program
@@ -258,7 +260,7 @@ async def _gather(
         programs["__oversight__"] = spec.oversight_program
     if after != before:
         programs.update(spec.probes)
-    results = await sandbox.grade(programs)
+    results = await sandbox.grade(programs, joined=spec.probes)
     graded = sandbox.snapshot(spec.watched) if programs else after
     clock.grade += time.perf_counter() - t0
     probes = {k: v for k, v in results.items() if not k.startswith("__")}

@@ -12,7 +12,7 @@ inside; taken after `stop` and before `grade`, it is what the agent left
 from __future__ import annotations
 
 import resource
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,8 +79,12 @@ class Sandbox(Protocol):
         """Kill every agent process (a later `run` starts a fresh shell)."""
         ...
 
-    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
-        """Kill every agent process, then run each Python program in isolation."""
+    async def grade(
+        self, programs: Mapping[str, str], joined: Collection[str] = ()
+    ) -> dict[str, ProgramResult]:
+        """Kill every agent process, then run each Python program in a fresh process, in
+        order; those named in `joined` run in the process of the program before them,
+        after it (a fork less; they inherit what it did to the process)."""
         ...
 
     def snapshot(self, paths: Sequence[str]) -> dict[str, str]:

@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -33,7 +33,12 @@ from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import LOCALE, Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
-from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
+from subterfuge.sandbox.grading import (
+    grading_budget,
+    parse_runner_output,
+    runner_programs,
+    runner_rlimits,
+)
 from subterfuge.sandbox.procs import descendants, kill_pids, naming, rmtree
 from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
@@ -225,8 +230,10 @@ class BwrapSandbox(ShellSandbox):
         shell = proc.host_pid()
         return [] if shell is None else descendants(shell)
 
-    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
-        """Kill every agent process, then have the slot's pid 1 fork each program in turn."""
+    async def grade(
+        self, programs: Mapping[str, str], joined: Collection[str] = ()
+    ) -> dict[str, ProgramResult]:
+        """Kill every agent process, then have the slot's pid 1 fork for the programs."""
         if self._closed:
             raise SandboxError("sandbox is closed")
         await self.stop()
@@ -235,13 +242,13 @@ class BwrapSandbox(ShellSandbox):
         slot = await self._booted_slot()
         request = (
             "grade",
-            [(str(k), str(v)) for k, v in programs.items()],
+            runner_programs(programs, joined),
             float(self.limits.program_timeout),
             int(self.limits.output_bytes),
             runner_rlimits(self.limits),
             _tracing_filter(),  # on top of pid 1's own filter
         )
-        budget = grading_budget(programs, self.limits)
+        budget = grading_budget(programs, self.limits, joined)
         # A memory file, not a pipe: pid 1 has written all of it when it replies, so
         # reading it takes no event-loop machinery.
         document = os.memfd_create("subterfuge-grading", os.MFD_CLOEXEC)

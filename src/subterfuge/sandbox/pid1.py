@@ -311,13 +311,14 @@ def _wait(pid: int, seconds: float) -> int | None:
 
 def _grade(
     out_fd: int,
-    programs: list[tuple[str, str]],
+    programs: list[tuple[str, str, bool]],
     timeout: float,
     cap: int,
     rlimits: list[tuple[str, int]],
     seccomp: bytes | None,
 ) -> None:
-    """Run each program in a child of this process, killing all it left after each one.
+    """Run the programs in children of this process (`runner.run_all`: one each, or one
+    for a program and those joined to it), killing all they left after each child.
 
     Here in pid 1, not in a child of it: a program's agent code can signal any
     process of the namespace but pid 1, so a grading process of its own could be

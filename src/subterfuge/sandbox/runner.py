@@ -2,8 +2,7 @@
 
 Two users: pid 1 of every bwrap sandbox (`pid1.py`) calls `run_all` itself;
 the plain backend runs this file as `python3 -S -I -c <source>`,
-one interpreter per episode. Programs never share modules or state and one that
-hangs is killed alone. Each program's stdout and stderr go to memory files, of
+one interpreter per episode. Each program's stdout and stderr go to memory files, of
 which the first `output_bytes` are kept. RLIMIT_FSIZE applies to them as to any
 file: past it a write fails with EFBIG (Python ignores SIGXFSZ, and so does what it
 execs), a command started by `subprocess` dies of SIGXFSZ. It imports only
@@ -12,8 +11,18 @@ more start-up time than the whole rest of the runner), and must stay valid for
 any Python >= 3.8 because the sandbox's interpreter is not necessarily the
 harness's.
 
+A program runs in a process of its own unless it is *joined*: then it runs in the
+process of the program before it, once that one has returned, which spares a fork
+(a grading process costs about as much CPU as the harness's own work for an
+episode). It starts with the modules and import path put back as they were, but
+whatever else the earlier programs did to the process it inherits: join only
+programs that trust them. What the earlier ones reported is out of its reach (their
+output files and exit codes are closed before it starts). A process's programs
+share their time (`timeout` each, pooled); should one end the process (exit,
+crash, time out), the programs after it run in a fresh one.
+
 Input (stdin): marshal of (programs, timeout, output_bytes, rlimits), where
-programs is [(name, source)] and rlimits is [(RLIMIT_NAME, value)]. Output
+programs is [(name, source, joined)] and rlimits is [(RLIMIT_NAME, value)]. Output
 (stdout), written once at the end: b"SFGR1\\n", then per program a
 header b"<exit> <timed_out> <len stdout> <len stderr>\\n" and the raw bytes, then b"END\\n".
 """
@@ -26,6 +35,10 @@ import resource
 import select
 import sys
 import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (no `types` import at run time: start-up time)
+    from types import ModuleType
 
 _KILL = 9  # SIGKILL; the `signal` module is avoided because it imports `enum`.
 
@@ -60,22 +73,70 @@ def _execute(name: str, source: str) -> int:
     return code
 
 
-def _child(name: str, source: str, out: int, err: int, prepare: object) -> None:
+def _child(
+    programs: list[tuple[str, str, bool]], files: list[tuple[int, int, int]], prepare: object
+) -> None:
+    """Run `programs` in turn in this process; `files` holds each one's (stdout, stderr,
+    exit code) memory files (the last has no exit-code file: it exits with its code).
+    Each program's are closed once it has returned."""
     code = 1
     try:
         os.setsid()
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        # Nothing but stdio: an inherited descriptor (the result channel above all)
-        # would let agent code write into what the harness parses.
-        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        # Nothing but stdio and the files still to fill: an inherited descriptor (the
+        # result channel above all) would let agent code write into what the harness
+        # parses.
+        _close_all_but(sorted(fd for trio in files for fd in trio if fd >= 0))
         if callable(prepare):
             prepare()
-        code = _execute(name, source)
+        modules, path = dict(sys.modules), list(sys.path)
+        finders = set(sys.path_importer_cache)
+        for i, (name, source, _) in enumerate(programs):  # (no zip strict= before 3.10)
+            out, err, done = files[i]
+            if i:
+                _put_back(modules, path, finders)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            for fd in (out, err):
+                if fd > 2:  # (always, with stdio open in the parent)
+                    os.close(fd)
+            code = _execute(name, source)
+            if done >= 0:  # not the last: the process goes on
+                _flush(sys.__stdout__, sys.__stderr__)
+                os.ftruncate(done, 0)  # whatever an earlier program may have written there
+                os.pwrite(done, b"%d" % code, 0)
+                os.close(done)  # out of a later program's reach, as are its output files
     finally:
         os._exit(code)
+
+
+def _close_all_but(keep: list[int]) -> None:
+    low = 3
+    for fd in keep:
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def _put_back(modules: dict[str, ModuleType], path: list[str], finders: set[str]) -> None:
+    """The module table, import path and standard streams as they were before the first
+    program: a joined program imports the agent's files afresh, as in a process of its own."""
+    for name in [name for name in sys.modules if name not in modules]:
+        del sys.modules[name]
+    sys.modules.update(modules)
+    sys.path[:] = path
+    for key in [key for key in sys.path_importer_cache if key not in finders]:
+        del sys.path_importer_cache[key]
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def _flush(*streams: object) -> None:
+    for stream in streams:
+        try:  # noqa: SIM105 (contextlib costs start-up time)
+            stream.flush()  # type: ignore[attr-defined]
+        except BaseException:
+            pass
 
 
 def read_start(fd: int, cap: int) -> bytes:
@@ -128,29 +189,54 @@ def _wait_exit(pid: int, timeout: float) -> tuple[int, bool]:
     return (-_KILL, True) if timed_out else (_status_code(status), False)
 
 
-def _run_one(
-    name: str, source: str, timeout: float, cap: int, prepare: object, after: object
-) -> tuple[int, bool, bytes, bytes]:
-    """Fork, run one program with its stdout and stderr in memory files, then `after`.
+def _run_process(
+    programs: list[tuple[str, str, bool]], timeout: float, cap: int, prepare: object, after: object
+) -> list[tuple[int, bool, bytes, bytes]]:
+    """Fork, run `programs` in turn with their stdout and stderr in memory files, then
+    `after`; the programs after one that ended the process run in a fresh one.
 
-    Memory files rather than pipes: nothing has to drain them while the program runs,
+    Memory files rather than pipes: nothing has to drain them while the programs run,
     so the parent sleeps in one `poll` (a pipe's reader wakes for every write, and each
     page it touches while the child lives is copied). Read once `after` (which kills
-    what the program left) has run, so nothing writes to them any more.
+    what the programs left) has run, so nothing writes to them any more.
     """
-    out = os.memfd_create("stdout")
-    err = os.memfd_create("stderr")
+    # The last program's exit code is the process's: an exit-code file for the others.
+    files = [
+        (os.memfd_create("stdout"), os.memfd_create("stderr"), os.memfd_create("exit"))
+        for _ in programs[:-1]
+    ] + [(os.memfd_create("stdout"), os.memfd_create("stderr"), -1)]
     try:
         pid = os.fork()
         if pid == 0:
-            _child(name, source, out, err, prepare)
-        code, timed_out = _wait_exit(pid, timeout)
+            _child(programs, files, prepare)
+        code, timed_out = _wait_exit(pid, timeout * len(programs))
         if callable(after):
             after()
-        return code, timed_out, read_start(out, cap), read_start(err, cap)
+        results: list[tuple[int, bool, bytes, bytes]] = []
+        for i, (out, err, done) in enumerate(files):
+            returned = _exit_code(read_start(done, 8)) if done >= 0 else None
+            output = read_start(out, cap), read_start(err, cap)
+            if returned is not None:
+                results.append((returned, False, *output))
+                continue
+            results.append((code, timed_out, *output))  # the last, or it ended the process
+            if i + 1 < len(programs):
+                results += _run_process(programs[i + 1 :], timeout, cap, prepare, after)
+            break
+        return results
     finally:
-        os.close(out)
-        os.close(err)
+        for trio in files:
+            for fd in trio:
+                if fd >= 0:
+                    os.close(fd)
+
+
+def _exit_code(data: bytes) -> int | None:
+    """The exit code a program's process recorded for it; None if it never returned."""
+    try:
+        return int(data) if data else None
+    except ValueError:  # written by something else: the program did not return cleanly
+        return None
 
 
 def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
@@ -161,22 +247,30 @@ def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
 
 
 def run_all(
-    programs: list[tuple[str, str]],
+    programs: list[tuple[str, str, bool]],
     timeout: float,
     cap: int,
     after_each: object = None,
     prepare: object = None,
 ) -> bytes:
-    """Run each program in turn; the framed result document (see the module docstring).
+    """Run the programs, each process in turn; the framed result document (see the
+    module docstring). `programs` is [(name, source, joined)].
 
-    `after_each` (if given) is called after every program, before the next starts;
-    `prepare` (if given) in each program's process, just before the program runs.
+    `after_each` (if given) is called after every process, before the next starts;
+    `prepare` (if given) in each program's process, before its first program runs.
     """
     parts = [b"SFGR1\n"]
-    for name, source in programs:
-        code, timed_out, out, err = _run_one(name, source, timeout, cap, prepare, after_each)
-        parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
-        parts += [out, err]
+    start = 0
+    while start < len(programs):
+        end = start + 1
+        while end < len(programs) and programs[end][2]:
+            end += 1
+        for code, timed_out, out, err in _run_process(
+            programs[start:end], timeout, cap, prepare, after_each
+        ):
+            parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
+            parts += [out, err]
+        start = end
     parts.append(b"END\n")
     return b"".join(parts)
 
