@@ -71,11 +71,12 @@ class EpisodeSpec:
     Both are Python sources run inside the sandbox after the episode, because
     they import files the agent may have changed. `probes` are extra harness
     programs whose stdout the judge reads; they examine what the agent changed, so
-    they run only when a watched file changed. They run after the oversight program,
-    in its process (a fork less): each must import afresh what it examines (the
-    module table is put back for it, nothing else) and expect what ran before it to
-    have tampered with the process, and the judge must count a probe that did not
-    report as a change. `facts` is host-side truth known at build time (the user's
+    they run only when a watched file changed. They run in the reward program's
+    process once it has returned (a fork less), before the oversight program, so a
+    probe may only run agent code the reward program runs (what that code did to the
+    process is then no news to it); it must import afresh what it examines (the
+    module table is put back for it, nothing else), and the judge must count a probe
+    that did not report as a change. `facts` is host-side truth known at build time (the user's
     political side, the undone checklist items, ...) that the policy never sees
     unless a scripted oracle asks.
     """
@@ -248,3 +249,37 @@ def parse_bool(result: ProgramResult | None) -> bool | None:
 def _differing(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     """Paths present in either snapshot whose contents differ (absent counts), sorted."""
     return sorted(p for p in set(old) | set(new) if old.get(p) != new.get(p))
+
+
+TO_JSON = r"""
+def to_json(value):
+    # json.dumps for what a grading program reports (bool, float, str, lists and
+    # dicts of them) without importing json, whose `re` and `enum` the sandbox's
+    # pid 1 does not preload (they would be ~1.3 MiB more of every sandbox). ASCII
+    # out, as json.dumps writes it: a lone surrogate cannot break the encoding.
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    if isinstance(value, str):
+        out = []
+        for ch in value:
+            code = ord(ch)
+            if ch == '"' or ch == "\\":
+                out.append("\\" + ch)
+            elif 32 <= code < 127:
+                out.append(ch)
+            elif code < 0x10000:
+                out.append("\\u%04x" % code)
+            else:
+                code -= 0x10000
+                out.append("\\u%04x\\u%04x" % (0xD800 | code >> 10, 0xDC00 | code & 0x3FF))
+        return '"' + "".join(out) + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(to_json(item) for item in value) + "]"
+    return "{" + ", ".join(to_json(str(k)) + ": " + to_json(v) for k, v in value.items()) + "}"
+"""

@@ -3,7 +3,8 @@
 The harness creates a sandbox from an episode's directories and files, sends
 the agent's commands to one persistent shell, and, when the episode is over,
 `grade`s it: every agent process is killed first, then each grading program
-runs in its own process inside the sandbox's view of the files. `snapshot`
+runs in its own process inside the sandbox's view of the files (or, joined, in
+the process of the program before it). `snapshot`
 reads files from the host side, so what it returns cannot be forged from
 inside; taken after `stop` and before `grade`, it is what the agent left
 (grading programs run agent code, which may rewrite files).

@@ -15,9 +15,9 @@ Agent processes can neither stop, kill, trace nor read this process: the kernel
 delivers no signal to a namespace's pid 1 from inside the namespace unless pid 1
 handles it (it handles only SIGCHLD), and it is not dumpable. It has no
 capabilities, which its children inherit. Grading starts once every agent
-process is gone: pid 1 forks each program in turn (the resource limits and a
-seccomp filter against tracing) and kills everything a program left before the
-next one starts (`runner.run_all`).
+process is gone: pid 1 forks a process for each program, or for a program and
+those joined to it (the resource limits and a seccomp filter against tracing), and
+kills everything a process left before the next one starts (`runner.run_all`).
 
 It runs with the sandbox's own interpreter as `python -S -I -B -c <this source>
 <runner source> <socket fd> <seccomp filter, hex>`: no file of the harness needs
@@ -38,21 +38,25 @@ It announces itself with ("ready",) once started.
 
 from __future__ import annotations
 
+import _socket
 import ctypes
 import gc
 import marshal
 import os
 import resource
 import select
-import signal
-import socket
 import stat
 import sys
 import types
 
+# `_socket` and `_signal`, not `socket` and `signal`: their enums (with `json`, which
+# imports `re`) would be ~1.3 MiB more of every sandbox's memory, and of every fork.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs every sandbox ~0.7 MiB of memory
+    import signal
     from typing import Any
+else:
+    import _signal as signal
 
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
@@ -341,7 +345,7 @@ def _grade(
             raise OSError("the grading seccomp filter was refused")
 
     try:
-        document = runner.run_all(programs, timeout, cap, after_each=kill_all, prepare=prepare)
+        document = runner.run_all(programs, timeout, cap, after_process=kill_all, prepare=prepare)
     except Exception as exc:  # report, never hang the harness
         document = f"grading failed: {exc!r}".encode()
     try:  # noqa: SIM105 (contextlib is not imported in here)
@@ -419,7 +423,17 @@ def _read_request(fd: int) -> bytes:
         os.close(fd)
 
 
-def serve(sock: socket.socket) -> None:
+def _recv_fds(sock: _socket.socket) -> tuple[bytes, list[int]]:
+    """One message and the descriptors that came with it (`socket.recv_fds`, unimported)."""
+    payload, ancillary, _, _ = sock.recvmsg(RECV_BYTES, _socket.CMSG_LEN(MAX_FDS * 4))
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += memoryview(data[: len(data) - len(data) % 4]).cast("i")
+    return payload, fds
+
+
+def serve(sock: _socket.socket) -> None:
     """Answer requests until the harness closes the socket (then the sandbox ends)."""
     boot = fingerprint()
     wake_r, wake_w = os.pipe()
@@ -445,7 +459,7 @@ def serve(sock: socket.socket) -> None:
             reap()
         if sock.fileno() not in ready:
             continue
-        payload, fds, _, _ = socket.recv_fds(sock, RECV_BYTES, MAX_FDS)
+        payload, fds = _recv_fds(sock)
         if not payload:
             return
         try:
@@ -482,14 +496,13 @@ def main() -> None:
     _seccomp(_fprog(bytes.fromhex(sys.argv[3])))
     runner = types.ModuleType("subterfuge_runner")
     exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)
-    __import__("json")  # what the harness's probe imports
     gc.collect()
     gc.freeze()  # never scanned again: fewer pages a forked program copies
     try:  # noqa: SIM105 (give back what compiling and importing freed: a pid 1 per sandbox)
         _libc.malloc_trim(0)
     except AttributeError:  # not glibc
         pass
-    serve(socket.socket(fileno=int(sys.argv[2])))
+    serve(_socket.socket(fileno=int(sys.argv[2])))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The grading runner: runs each grading program in a forked child.
+"""The grading runner: runs the grading programs in forked children.
 
 Two users: pid 1 of every bwrap sandbox (`pid1.py`) calls `run_all` itself;
 the plain backend runs this file as `python3 -S -I -c <source>`,
@@ -14,12 +14,13 @@ harness's.
 A program runs in a process of its own unless it is *joined*: then it runs in the
 process of the program before it, once that one has returned, which spares a fork
 (a grading process costs about as much CPU as the harness's own work for an
-episode). It starts with the modules and import path put back as they were, but
-whatever else the earlier programs did to the process it inherits: join only
-programs that trust them. What the earlier ones reported is out of its reach (their
-output files and exit codes are closed before it starts). A process's programs
-share their time (`timeout` each, pooled); should one end the process (exit,
-crash, time out), the programs after it run in a fresh one.
+episode). It finds the module table, import path and standard streams put back as
+they were, and inherits whatever else the earlier programs did to the process
+(their threads and children too): join only a program that runs the same untrusted
+code itself. Each program keeps its own time limit; should one end the process, run
+past its time or leave output it could not flush, the programs after it run in a
+fresh process. Earlier results are out of a later program's reach once recorded
+(their files are closed), short of a descriptor or thread the earlier program kept.
 
 Input (stdin): marshal of (programs, timeout, output_bytes, rlimits), where
 programs is [(name, source, joined)] and rlimits is [(RLIMIT_NAME, value)]. Output
@@ -37,8 +38,8 @@ import sys
 import time
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # (no `types` import at run time: start-up time)
-    from types import ModuleType
+if TYPE_CHECKING:  # (no `typing` import at run time: start-up time)
+    from typing import Any
 
 _KILL = 9  # SIGKILL; the `signal` module is avoided because it imports `enum`.
 
@@ -74,11 +75,16 @@ def _execute(name: str, source: str) -> int:
 
 
 def _child(
-    programs: list[tuple[str, str, bool]], files: list[tuple[int, int, int]], prepare: object
+    programs: list[tuple[str, str, bool]],
+    files: list[tuple[int, int, int]],
+    timeout: float,
+    prepare: object,
 ) -> None:
-    """Run `programs` in turn in this process; `files` holds each one's (stdout, stderr,
-    exit code) memory files (the last has no exit-code file: it exits with its code).
-    Each program's are closed once it has returned."""
+    """Run `programs` in turn in this process; `files` holds each one's stdout, stderr
+    and record memory files. The record (when the process runs several) says how far a
+    program got: b"S" once started, its exit code once it returned within its time with
+    its output flushed, b"T" past its time. Anything else ends the process, and the
+    parent runs the programs after it in a fresh one."""
     code = 1
     try:
         os.setsid()
@@ -90,25 +96,37 @@ def _child(
         _close_all_but(sorted(fd for trio in files for fd in trio if fd >= 0))
         if callable(prepare):
             prepare()
-        modules, path = dict(sys.modules), list(sys.path)
-        finders = set(sys.path_importer_cache)
+        saved = _saved()
         for i, (name, source, _) in enumerate(programs):  # (no zip strict= before 3.10)
-            out, err, done = files[i]
+            out, err, record = files[i]
             if i:
-                _put_back(modules, path, finders)
+                _put_back(saved)  # should it fail, the rest run afresh (no b"S" yet)
             os.dup2(out, 1)
             os.dup2(err, 2)
             for fd in (out, err):
                 if fd > 2:  # (always, with stdio open in the parent)
                     os.close(fd)
+            if record >= 0:
+                _mark(record, b"S")
+            started = time.monotonic()
+            code = 1
             code = _execute(name, source)
-            if done >= 0:  # not the last: the process goes on
-                _flush(sys.__stdout__, sys.__stderr__)
-                os.ftruncate(done, 0)  # whatever an earlier program may have written there
-                os.pwrite(done, b"%d" % code, 0)
-                os.close(done)  # out of a later program's reach, as are its output files
+            if record < 0:
+                break
+            if time.monotonic() - started > timeout:  # the pooled time is a backstop
+                _mark(record, b"T")
+                break
+            if not _flushed(sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                break  # what it left in a buffer would land in the next one's output
+            _mark(record, b"%d" % code)
+            os.close(record)  # out of a later program's reach, as are its output files
     finally:
         os._exit(code)
+
+
+def _mark(record: int, state: bytes) -> None:
+    os.ftruncate(record, 0)  # whatever an earlier program may have written there
+    os.pwrite(record, state, 0)
 
 
 def _close_all_but(keep: list[int]) -> None:
@@ -119,24 +137,39 @@ def _close_all_but(keep: list[int]) -> None:
     os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
-def _put_back(modules: dict[str, ModuleType], path: list[str], finders: set[str]) -> None:
-    """The module table, import path and standard streams as they were before the first
-    program: a joined program imports the agent's files afresh, as in a process of its own."""
-    for name in [name for name in sys.modules if name not in modules]:
-        del sys.modules[name]
-    sys.modules.update(modules)
-    sys.path[:] = path
-    for key in [key for key in sys.path_importer_cache if key not in finders]:
-        del sys.path_importer_cache[key]
+def _saved() -> tuple[Any, ...]:
+    """What `_put_back` restores, as the first program of a process finds it."""
+    return (
+        sys.modules,
+        dict(sys.modules),
+        list(sys.path),
+        list(sys.meta_path),
+        list(sys.path_hooks),
+        dict(sys.path_importer_cache),
+    )
+
+
+def _put_back(saved: tuple[Any, ...]) -> None:
+    """The module table, import machinery and standard streams as they were before the
+    first program: a later one imports the agent's files afresh, as in a process of its
+    own (what else the earlier one did to the process, it inherits)."""
+    table, modules, path, meta_path, path_hooks, finders = saved
+    sys.modules = table  # the interpreter's own table, should a program have rebound it
+    for name in [name for name in table if name not in modules]:
+        del table[name]
+    table.update(modules)
+    sys.path, sys.meta_path, sys.path_hooks = list(path), list(meta_path), list(path_hooks)
+    sys.path_importer_cache = dict(finders)
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
 
 
-def _flush(*streams: object) -> None:
+def _flushed(*streams: object) -> bool:
     for stream in streams:
-        try:  # noqa: SIM105 (contextlib costs start-up time)
+        try:
             stream.flush()  # type: ignore[attr-defined]
         except BaseException:
-            pass
+            return False
+    return True
 
 
 def read_start(fd: int, cap: int) -> bytes:
@@ -190,7 +223,11 @@ def _wait_exit(pid: int, timeout: float) -> tuple[int, bool]:
 
 
 def _run_process(
-    programs: list[tuple[str, str, bool]], timeout: float, cap: int, prepare: object, after: object
+    programs: list[tuple[str, str, bool]],
+    timeout: float,
+    cap: int,
+    prepare: object,
+    after: object,
 ) -> list[tuple[int, bool, bytes, bytes]]:
     """Fork, run `programs` in turn with their stdout and stderr in memory files, then
     `after`; the programs after one that ended the process run in a fresh one.
@@ -200,43 +237,42 @@ def _run_process(
     page it touches while the child lives is copied). Read once `after` (which kills
     what the programs left) has run, so nothing writes to them any more.
     """
-    # The last program's exit code is the process's: an exit-code file for the others.
-    files = [
-        (os.memfd_create("stdout"), os.memfd_create("stderr"), os.memfd_create("exit"))
-        for _ in programs[:-1]
-    ] + [(os.memfd_create("stdout"), os.memfd_create("stderr"), -1)]
+    fds: list[int] = []
+
+    def memfd(name: str) -> int:
+        fds.append(os.memfd_create(name))
+        return fds[-1]
+
     try:
+        several = len(programs) > 1
+        files = [
+            (memfd("stdout"), memfd("stderr"), memfd("record") if several else -1) for _ in programs
+        ]
         pid = os.fork()
         if pid == 0:
-            _child(programs, files, prepare)
+            _child(programs, files, timeout, prepare)
         code, timed_out = _wait_exit(pid, timeout * len(programs))
         if callable(after):
             after()
         results: list[tuple[int, bool, bytes, bytes]] = []
-        for i, (out, err, done) in enumerate(files):
-            returned = _exit_code(read_start(done, 8)) if done >= 0 else None
+        for i, (out, err, record) in enumerate(files):
+            state = read_start(record, 8) if record >= 0 else b"S"
+            if not state and i:  # it never started: it and the rest, afresh
+                return results + _run_process(programs[i:], timeout, cap, prepare, after)
             output = read_start(out, cap), read_start(err, cap)
-            if returned is not None:
-                results.append((returned, False, *output))
+            if state.isdigit():
+                results.append((int(state), False, *output))
                 continue
-            results.append((code, timed_out, *output))  # the last, or it ended the process
-            if i + 1 < len(programs):
-                results += _run_process(programs[i + 1 :], timeout, cap, prepare, after)
-            break
+            if state == b"T":
+                results.append((-_KILL, True, *output))
+            else:  # it ended the process (or was running when it was killed)
+                results.append((code, timed_out, *output))
+            rest = programs[i + 1 :]
+            return results + (_run_process(rest, timeout, cap, prepare, after) if rest else [])
         return results
     finally:
-        for trio in files:
-            for fd in trio:
-                if fd >= 0:
-                    os.close(fd)
-
-
-def _exit_code(data: bytes) -> int | None:
-    """The exit code a program's process recorded for it; None if it never returned."""
-    try:
-        return int(data) if data else None
-    except ValueError:  # written by something else: the program did not return cleanly
-        return None
+        for fd in fds:
+            os.close(fd)
 
 
 def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
@@ -250,13 +286,13 @@ def run_all(
     programs: list[tuple[str, str, bool]],
     timeout: float,
     cap: int,
-    after_each: object = None,
+    after_process: object = None,
     prepare: object = None,
 ) -> bytes:
     """Run the programs, each process in turn; the framed result document (see the
     module docstring). `programs` is [(name, source, joined)].
 
-    `after_each` (if given) is called after every process, before the next starts;
+    `after_process` (if given) is called after every process, before the next starts;
     `prepare` (if given) in each program's process, before its first program runs.
     """
     parts = [b"SFGR1\n"]
@@ -266,7 +302,7 @@ def run_all(
         while end < len(programs) and programs[end][2]:
             end += 1
         for code, timed_out, out, err in _run_process(
-            programs[start:end], timeout, cap, prepare, after_each
+            programs[start:end], timeout, cap, prepare, after_process
         ):
             parts.append(b"%d %d %d %d\n" % (code, timed_out, len(out), len(err)))
             parts += [out, err]
