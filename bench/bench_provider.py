@@ -6,8 +6,9 @@ every call after `--latency` seconds, replays the `hider` policy, and fails
 harness runs here with isolation on. Prints wall time, the latency floor
 (episodes × turns × latency ÷ concurrency), their ratio, where a mean episode's
 time went (model calls, sandbox, grading) against the time it was in flight,
-the harness's peak RSS, CPU per episode (harness process, fake provider, whole
-machine with the sandboxes), tokens per second, the first error episode's
+the peak memory (PSS) of the harness, of its sandboxes and of the two together, CPU
+per episode (harness process, fake provider, whole machine with the sandboxes),
+tokens per second, the first error episode's
 traceback, and checks that every episode is stored exactly once (re-running the
 missing ones, as a user would, if any failed past the retries). With `--backend
 ray` the episodes run in Ray actors on this machine (one per core unless
@@ -100,6 +101,26 @@ def cpu_of(processes: dict[int, str]) -> dict[int, tuple[str, float]]:
     return found
 
 
+def descendants(roots: set[int], leave_out: int) -> set[int]:
+    """Every live process below `roots` (the sandboxes: bwrap, pid 1, shells, what they
+    run), less the tree under `leave_out` (the fake provider stands in for a server
+    elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [child for root in roots for child in children.get(root, [])]
+    while todo:
+        pid = todo.pop()
+        if pid != leave_out and pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found - roots
+
+
 def pss_bytes(pid: int) -> int:
     """Proportional set size: shared pages (the libraries) counted once across processes."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -112,12 +133,14 @@ class Watch(threading.Thread):
     """Looks at the helper processes (Ray's, or the worker processes) each second: the peak
     memory (PSS) of this process plus the workers, and of any services (Ray's), and each
     one's CPU so far, so that a process gone by the last look (Ray's actors are killed as
-    the run ends) still counts."""
+    the run ends) still counts. Every fifth second, the sandboxes too (every process below
+    this one and the workers but the fake provider's): their peak memory, and the peak of
+    the harness and its sandboxes together, which is what the run needs."""
 
-    def __init__(self, find: Callable[[], dict[int, str]]) -> None:
+    def __init__(self, find: Callable[[], dict[int, str]], server: int) -> None:
         super().__init__(daemon=True)
-        self.find = find
-        self.harness = self.services = 0
+        self.find, self.server = find, server
+        self.harness = self.services = self.sandboxes = self.run_peak = 0
         self.baseline = cpu_of(find())  # helpers already running (none, usually)
         self.seen: dict[int, tuple[str, float]] = {}
         self.cpu = 0.0
@@ -128,8 +151,14 @@ class Watch(threading.Thread):
         for tick in itertools.count():
             if self._done.wait(1.0):
                 break
+            sandboxes = -1
             if tick % 5 == 0:  # walking /proc past thousands of sandbox processes costs
                 processes = {os.getpid(): "driver", **self.find()}
+                roots = {pid for pid, kind in processes.items() if kind in ("driver", "workers")}
+                sandboxes = 0
+                for pid in descendants(roots, self.server):
+                    with contextlib.suppress(OSError, ValueError):
+                        sandboxes += pss_bytes(pid)
             harness = services = 0
             for pid, kind in processes.items():
                 with contextlib.suppress(OSError, ValueError):
@@ -141,6 +170,9 @@ class Watch(threading.Thread):
                         self.seen[pid] = (kind, process_cpu(pid))
             self.harness = max(self.harness, harness)
             self.services = max(self.services, services)
+            if sandboxes >= 0:
+                self.sandboxes = max(self.sandboxes, sandboxes)
+                self.run_peak = max(self.run_peak, harness + sandboxes)
         self.cpu = time.thread_time()
 
     def finish(self) -> dict[str, float]:
@@ -234,10 +266,9 @@ def main() -> None:
                 time.perf_counter(),
             )
             finder = {"ray": ray_processes, "processes": worker_processes}.get(args.backend)
-            watch = Watch(finder) if finder is not None else None
+            watch = Watch(finder or dict, server.pid)
             helpers: dict[str, float] = {}
-            if watch is not None:
-                watch.start()
+            watch.start()
             if args.backend == "ray":  # started here so that Ray's start-up is timed
                 import ray
 
@@ -246,8 +277,7 @@ def main() -> None:
                 run = runner(args, plan, store)
                 results.append(run())
                 wall = time.perf_counter() - t0
-                if watch is not None:
-                    helpers = watch.finish()
+                helpers = watch.finish()
                 own1 = resource.getrusage(resource.RUSAGE_SELF)
                 machine, server_cpu = (
                     machine_cpu_seconds() - machine0,
@@ -285,8 +315,7 @@ def main() -> None:
     n = args.n
     floor = turns * args.latency / args.concurrency
     own = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
-    if watch is not None:  # the driver, less the watch's own looking, plus the helpers
-        own += sum(helpers.values()) - watch.cpu
+    own += sum(helpers.values()) - watch.cpu  # the driver, less the watch, plus the helpers
     print(
         f"episodes:              {n} at concurrency {args.concurrency}, latency {args.latency} s,"
         f" {args.api}/{args.protocol}{' stream' if args.stream else ''}, sandbox {args.sandbox},"
@@ -309,17 +338,18 @@ def main() -> None:
         " start-up included)"
     )
     print(f"tokens per second:     {first.tokens_per_second:,.0f}")
-    if watch is not None:
-        print(
-            f"peak memory (PSS):     harness (driver + workers) {watch.harness / 2**20:.0f} MiB,"
-            f" services (Ray's) {watch.services / 2**20:.0f} MiB"
-        )
+    print(
+        f"peak memory (PSS):     harness (driver + workers) {watch.harness / 2**20:.0f} MiB,"
+        f" sandboxes {watch.sandboxes / 2**20:.0f} MiB, the two at once"
+        f" {watch.run_peak / 2**20:.0f} MiB; services (Ray's) {watch.services / 2**20:.0f} MiB"
+    )
+    if finder is not None:
         split = ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in sorted(helpers.items()))
         print(f"helper CPU per episode: {split}")
     else:
         print(f"peak RSS (harness):    {own1.ru_maxrss / 1024:.0f} MiB")
     print(
-        f"CPU per episode:       harness {'(driver + helpers) ' if watch else 'process '}"
+        f"CPU per episode:       harness {'(driver + helpers) ' if finder else 'process '}"
         f"{1000 * own / n:.1f} ms, fake provider "
         f"{1000 * server_cpu / n:.1f} ms, whole machine (sandboxes included) "
         f"{1000 * machine / n:.1f} ms"

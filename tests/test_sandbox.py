@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import marshal
 import os
 import resource
 import secrets
@@ -31,7 +32,7 @@ from subterfuge.sandbox import (
 from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
-from subterfuge.sandbox.slot import INLINE_BYTES, Slot
+from subterfuge.sandbox.slot import INLINE_BYTES, Slot, boot_code
 from subterfuge.sandbox.snapshot import UNREADABLE
 
 OK, WHY = bwrap_available()
@@ -235,6 +236,14 @@ def test_snapshot_records_what_the_harness_cannot_read() -> None:
     }
 
 
+def test_pid1_is_compiled_by_the_sandboxs_interpreter_or_says_why_not() -> None:
+    code = boot_code(sys.executable)  # another process, as for the sandbox's interpreter
+    pid1, runner = marshal.loads(code)
+    assert "main" in pid1.co_names and "run_all" in runner.co_names
+    with pytest.raises(SandboxError, match="could not compile pid 1 with /bin/false"):
+        boot_code("/bin/false")
+
+
 async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
     # What bwrap (or pid 1) wrote to stderr before dying reaches the error.
     (tmp_path / "fs").mkdir()
@@ -242,7 +251,7 @@ async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
     def command(info_fd: int) -> list[str]:
         return ["sh", "-c", "echo 'bwrap: no user namespaces here' >&2; exit 1", "sh"]
 
-    slot = Slot(tmp_path, ["root"], None, command, sys.executable)
+    slot = Slot(tmp_path, ["root"], None, command, (sys.executable, boot_code(None)))
     try:
         with pytest.raises(SandboxError, match="no user namespaces here"):
             await slot.boot()

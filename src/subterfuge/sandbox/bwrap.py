@@ -42,7 +42,7 @@ from subterfuge.sandbox.grading import (
 from subterfuge.sandbox.procs import descendants, kill_pids, naming, rmtree
 from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
-from subterfuge.sandbox.slot import Command, Slot, SlotShell, start_shell
+from subterfuge.sandbox.slot import Command, Slot, SlotShell, boot_code, start_shell
 from subterfuge.sandbox.uids import UidPool, user_processes
 from subterfuge.sandbox.workspace import populate, top_levels
 
@@ -78,6 +78,14 @@ def _python() -> tuple[str, tuple[str, ...]]:
     base = os.path.realpath(sys.base_prefix)
     extra = ("--ro-bind", base, PYTHON_MOUNT, "--setenv", "LD_LIBRARY_PATH", f"{PYTHON_MOUNT}/lib")
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
+
+
+def _interpreter() -> tuple[str, bytes]:
+    """The sandbox's interpreter (its path inside) and pid 1's code, compiled by it: by
+    this process when it is the same binary (mounted from our own installation)."""
+    python, extra = _python()
+    same = bool(extra) or os.path.realpath(sys.executable) == python
+    return python, boot_code(None if same else python)
 
 
 @cache
@@ -307,7 +315,7 @@ class BwrapBackend:
                 await asyncio.to_thread(sweep_stale_slots, self.base_dir)
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
         root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
-        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _python()[0])
+        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _interpreter())
         self._slots.add(slot)
         try:
             slot.make_tops()

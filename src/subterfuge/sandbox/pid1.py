@@ -19,9 +19,11 @@ process is gone: pid 1 forks a process for each program, or for a program and
 those joined to it (the resource limits and a seccomp filter against tracing), and
 kills everything a process left before the next one starts (`runner.run_all`).
 
-It runs with the sandbox's own interpreter as `python -S -I -B -c <this source>
-<runner source> <socket fd> <seccomp filter, hex>`: no file of the harness needs
-to be visible inside.
+It runs with the sandbox's own interpreter, which also compiled it and the runner
+on the host beforehand (`slot.boot_code`): `python -S -I -B -c <slot.BOOT> <fd of
+the marshalled code> <socket fd> <seccomp filter, hex>`. No file of the harness
+needs to be visible inside, and no pid 1 compiles anything: compiling this source
+left ~2 MiB of every sandbox's memory behind.
 Only the standard library, all of it imported before any agent runs, and valid
 for any Python >= 3.9.
 
@@ -46,7 +48,6 @@ import os
 import resource
 import select
 import stat
-import sys
 import types
 
 # `_socket` and `_signal`, not `socket` and `signal`: their enums (with `json`, which
@@ -477,7 +478,9 @@ def serve(sock: _socket.socket) -> None:
         sock.send(marshal.dumps(reply, 4))
 
 
-def main() -> None:
+def main(runner_code: types.CodeType, sock_fd: int, own_filter: str) -> None:
+    """Pid 1's life, given the runner compiled, the harness's socket and the filter (hex)
+    pid 1 puts on itself. The harness starts it with `slot.BOOT`."""
     global runner
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
     # Python handles SIGINT; a handled signal reaches pid 1 from inside the namespace.
@@ -493,17 +496,16 @@ def main() -> None:
                 pass  # the listing's own descriptor, closed by now
     # Denied here, so for the shell and everything else this process starts.
     _drop_capabilities()
-    _seccomp(_fprog(bytes.fromhex(sys.argv[3])))
+    _seccomp(_fprog(bytes.fromhex(own_filter)))
     runner = types.ModuleType("subterfuge_runner")
-    exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)
+    exec(runner_code, runner.__dict__)
+    # The compiler builds its AST types on first use: here once (0.2 MiB), not in every
+    # grading program (~2 ms of CPU and ~130 page faults each).
+    compile("", "warm-up", "exec")
     gc.collect()
     gc.freeze()  # never scanned again: fewer pages a forked program copies
-    try:  # noqa: SIM105 (give back what compiling and importing freed: a pid 1 per sandbox)
+    try:  # noqa: SIM105 (give back what start-up freed: a pid 1 per sandbox)
         _libc.malloc_trim(0)
     except AttributeError:  # not glibc
         pass
-    serve(_socket.socket(fileno=int(sys.argv[2])))
-
-
-if __name__ == "__main__":
-    main()
+    serve(_socket.socket(fileno=sock_fd))

@@ -30,6 +30,7 @@ header b"<exit> <timed_out> <len stdout> <len stderr>\\n" and the raw bytes, the
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 import resource
@@ -96,6 +97,9 @@ def _child(
         _close_all_but(sorted(fd for trio in files for fd in trio if fd >= 0))
         if callable(prepare):
             prepare()
+        # What the parent allocated lately is not this process's to collect: a collection
+        # that traversed it would copy every page it touched.
+        gc.freeze()
         saved = _saved()
         for i, (name, source, _) in enumerate(programs):  # (no zip strict= before 3.10)
             out, err, record = files[i]

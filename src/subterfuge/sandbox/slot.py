@@ -56,25 +56,71 @@ Command = Callable[[int], list[str]]
 (everything before the program it runs)."""
 
 
-def pid1_argv(python: str, sock_fd: int) -> list[str]:
+BOOT = """import marshal, os, sys
+_code = marshal.loads(os.pread(int(sys.argv[1]), os.fstat(int(sys.argv[1])).st_size, 0))
+os.close(int(sys.argv[1]))
+exec(_code[0])
+main(_code[1], int(sys.argv[2]), sys.argv[3])
+"""
+"""What the sandbox's interpreter runs as pid 1: the code `boot_code` compiled, from a
+descriptor (`pid1.main`)."""
+
+_COMPILE = """import marshal, sys
+sources = marshal.loads(sys.stdin.buffer.read())
+sys.stdout.buffer.write(marshal.dumps(tuple(compile(s, n, "exec") for n, s in sources)))
+"""
+
+
+@functools.cache
+def boot_code(host_python: str | None) -> bytes:
+    """Pid 1 and the grading runner compiled (marshal) by the interpreter the sandboxes
+    run, at `host_python` on the host, or this process's own when None.
+
+    Compiled once here rather than in every pid 1: a pid 1 that compiles its own source
+    keeps ~2 MiB more memory (what the compiler allocated, in pages it cannot give
+    back), in every sandbox, and every fork of it maps those pages. Marshalled code only
+    loads in the same Python version, hence the sandbox's interpreter, not ours.
+    """
+    sources = [("pid1.py", PID1_SOURCE), ("runner.py", RUNNER_SOURCE)]
+    if host_python is None:
+        return marshal.dumps(tuple(compile(s, n, "exec") for n, s in sources))
+    argv = [host_python, "-S", "-I", "-B", "-c", _COMPILE]
+    try:
+        done = subprocess.run(argv, input=marshal.dumps(sources, 4), capture_output=True,
+                              timeout=BOOT_SECONDS, env={}, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"could not compile pid 1 with {host_python}: {exc}") from None
+    if done.returncode != 0:
+        tail = done.stderr.decode("utf-8", "replace")[-2000:]
+        raise SandboxError(f"could not compile pid 1 with {host_python}: {tail}")
+    return done.stdout
+
+
+def pid1_argv(python: str, code_fd: int, sock_fd: int) -> list[str]:
     """`-S -I -B`: only the stdlib, nothing from the environment or the (agent-writable) cwd.
     Pid 1 denies itself, and so everything it starts, what would outlive an episode and
     what would change its own limits or scheduling."""
     own = (filter_program(seccomp.LEFTOVERS, seccomp.PID1_GUARDS) or b"").hex()
-    return [python, "-S", "-I", "-B", "-c", PID1_SOURCE, RUNNER_SOURCE, str(sock_fd), own]
+    return [python, "-S", "-I", "-B", "-c", BOOT, str(code_fd), str(sock_fd), own]
 
 
 class Slot:
     """One warm sandbox; `call` talks to its pid 1 (one request at a time)."""
 
     def __init__(
-        self, root: Path, tops: Sequence[str], uid: int | None, command: Command, python: str
+        self,
+        root: Path,
+        tops: Sequence[str],
+        uid: int | None,
+        command: Command,
+        python: tuple[str, bytes],
     ) -> None:
+        """`python`: the sandbox's interpreter (its path inside) and `boot_code`'s output."""
         self.root = root
         self.tops = tuple(tops)
         self.uid = uid
         self._command = command
-        self._python = python
+        self._python, self._code = python
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
@@ -126,12 +172,14 @@ class Slot:
         self.destroy(remove=False)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_r, info_w = os.pipe()
-        argv = [*self._command(info_w), "--", *pid1_argv(self._python, theirs.fileno())]
+        code = _memfd(self._code)
+        pid1 = pid1_argv(self._python, code, theirs.fileno())
+        argv = [*self._command(info_w), "--", *pid1]
         try:
             # Popen, not asyncio: a slot outlives the event loop that created it.
             self._proc = subprocess.Popen(
                 argv,
-                pass_fds=(theirs.fileno(), info_w),
+                pass_fds=(theirs.fileno(), info_w, code),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -144,6 +192,7 @@ class Slot:
         finally:
             theirs.close()
             os.close(info_w)
+            os.close(code)
         ours.setblocking(False)
         self._sock, self._owed = ours, 0
         try:
