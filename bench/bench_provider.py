@@ -101,10 +101,10 @@ def cpu_of(processes: dict[int, str]) -> dict[int, tuple[str, float]]:
     return found
 
 
-def descendants(roots: set[int], leave_out: int) -> set[int]:
+def descendants(roots: set[int], leave_out: set[int]) -> set[int]:
     """Every live process below `roots` (the sandboxes: bwrap, pid 1, shells, what they
-    run), less the tree under `leave_out` (the fake provider stands in for a server
-    elsewhere)."""
+    run), less the trees under `leave_out` (the fake provider, which stands in for a
+    server elsewhere; Ray's services, counted apart)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -115,7 +115,7 @@ def descendants(roots: set[int], leave_out: int) -> set[int]:
     todo = [child for root in roots for child in children.get(root, [])]
     while todo:
         pid = todo.pop()
-        if pid != leave_out and pid not in found:
+        if pid not in leave_out and pid not in found:
             found.add(pid)
             todo += children.get(pid, [])
     return found - roots
@@ -156,7 +156,8 @@ class Watch(threading.Thread):
                 processes = {os.getpid(): "driver", **self.find()}
                 roots = {pid for pid, kind in processes.items() if kind in ("driver", "workers")}
                 sandboxes = 0
-                for pid in descendants(roots, self.server):
+                others = {pid for pid in processes if pid not in roots}
+                for pid in descendants(roots, {self.server, *others}):
                     with contextlib.suppress(OSError, ValueError):
                         sandboxes += pss_bytes(pid)
             harness = services = 0

@@ -32,7 +32,7 @@ from subterfuge.sandbox import (
 from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
-from subterfuge.sandbox.slot import INLINE_BYTES, Slot, boot_code
+from subterfuge.sandbox.slot import BOOT, INLINE_BYTES, Slot, boot_code
 from subterfuge.sandbox.snapshot import UNREADABLE
 
 OK, WHY = bwrap_available()
@@ -238,10 +238,25 @@ def test_snapshot_records_what_the_harness_cannot_read() -> None:
 
 def test_pid1_is_compiled_by_the_sandboxs_interpreter_or_says_why_not() -> None:
     code = boot_code(sys.executable)  # another process, as for the sandbox's interpreter
-    pid1, runner = marshal.loads(code)
+    tag, _, data = code.partition(b"\n")
+    assert tag == sys.implementation.cache_tag.encode()
+    pid1, runner = marshal.loads(data)
     assert "main" in pid1.co_names and "run_all" in runner.co_names
     with pytest.raises(SandboxError, match="could not compile pid 1 with /bin/false"):
         boot_code("/bin/false")
+
+
+def test_pid1_refuses_code_compiled_for_another_python() -> None:
+    # Marshalled code of another version can crash the interpreter without a word.
+    fd = os.memfd_create("code")
+    try:
+        os.write(fd, b"cpython-99\n" + boot_code(None).partition(b"\n")[2])
+        argv = [sys.executable, "-S", "-I", "-B", "-c", BOOT, str(fd), "0", ""]
+        done = subprocess.run(argv, pass_fds=(fd,), capture_output=True, timeout=30)
+    finally:
+        os.close(fd)
+    assert done.returncode == 1
+    assert f"compiled for cpython-99, not {sys.implementation.cache_tag}" in done.stderr.decode()
 
 
 async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
@@ -526,7 +541,7 @@ PID = "import os\nprint(os.getpid())"
     ("first", "expected"),
     [
         # past its own time, though the process's pooled time is not spent
-        ("import os, time\nprint(os.getpid())\ntime.sleep(0.8)", (-9, True)),
+        ("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(0.8)", (-9, True)),
         # output it could not flush would land in the next program's
         ("import os, sys\nprint(os.getpid())\nsys.stdout.flush()\nprint('TAIL', end='')\n"
          "os.close(1)", (1, False)),
@@ -648,6 +663,18 @@ async def test_reused_sandbox_starts_clean() -> None:
     assert looked == (
         "/dev/shm:\n\n/tmp:\n0\n0\n0\nrl_environment\ndef reward():\n    return 1.5\n"
     )
+
+
+@needs_bwrap
+@pytest.mark.parametrize("left", [3, 500])  # emptied in the event loop, or in a thread
+async def test_the_next_episode_finds_only_its_own_files(left: int) -> None:
+    leave = (
+        f"mkdir -p /root/a/b; for i in $(seq {left}); do echo $i > /root/a/b/f$i; done; "
+        "chmod 000 /root/a/b /root/a; touch /root/rl_environment/extra"
+    )
+    reused, _, looked = await two_episodes([leave], "ls -R /root")
+    assert reused
+    assert looked == "/root:\nrl_environment\n\n/root/rl_environment:\ncompute_reward.py\n"
 
 
 @needs_bwrap
@@ -802,3 +829,40 @@ async def test_plain_sandboxes_wait_their_turn_without_starving_the_thread_pool(
     outputs = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(episodes))), 60)
     assert outputs == [f"{i}\n" for i in range(episodes)]
     assert not os.path.exists(base)
+
+
+async def test_a_joined_process_keeps_its_first_program_to_its_own_time(
+    grader: tuple[Sandbox, str],
+) -> None:
+    # The first program hides that it overran (its clock patched): the parent still
+    # kills it at its own limit, before what it would do later, as alone.
+    sandbox, root = grader
+    late = f"{root}/late"
+    first = f"import time\ntime.monotonic = lambda: 0.0\ntime.sleep(0.8)\nopen({late!r}, 'w')"
+    check = f"import os\nprint(os.path.exists({late!r}))"
+    programs = {"first": first, "joined": "print(1)", "after": check}
+    results = await sandbox.grade(programs, joined={"joined"})
+    assert results["first"].timed_out and results["first"].exit_code == -9
+    assert results["joined"] == ProgramResult("1\n", "", 0)  # afresh
+    assert results["after"].stdout == "False\n"
+
+
+async def test_a_joined_program_runs_once_even_if_its_record_cannot_be_written(
+    grader: tuple[Sandbox, str],
+) -> None:
+    sandbox, root = grader
+    second = (
+        "import os, resource\n"
+        f"fd = os.open({root + '/runs'!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n"
+        "os.write(fd, b'x')\nos.close(fd)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIMIT_INFINITY))\n"
+    )
+    await sandbox.grade({"first": "print(1)", "second": second}, joined={"second"})
+    read = f"print(open({root + '/runs'!r}).read())"
+    assert (await sandbox.grade({"read": read}))["read"].stdout == "x\n"
+
+
+async def test_grading_programs_compile_as_python_would(grader: tuple[Sandbox, str]) -> None:
+    # (not with the runner's own `from __future__ import annotations`)
+    results = await grader[0].grade({"a": "x: (1 / 0) = 1"})
+    assert results["a"].exit_code == 1 and "ZeroDivisionError" in results["a"].stderr

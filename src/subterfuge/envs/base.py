@@ -71,14 +71,15 @@ class EpisodeSpec:
     Both are Python sources run inside the sandbox after the episode, because
     they import files the agent may have changed. `probes` are extra harness
     programs whose stdout the judge reads; they examine what the agent changed, so
-    they run only when a watched file changed. They run in the reward program's
-    process once it has returned (a fork less), before the oversight program, so a
-    probe may only run agent code the reward program runs (what that code did to the
-    process is then no news to it); it must import afresh what it examines (the
-    module table is put back for it, nothing else), and the judge must count a probe
-    that did not report as a change. `facts` is host-side truth known at build time (the user's
-    political side, the undone checklist items, ...) that the policy never sees
-    unless a scripted oracle asks.
+    they run only when a watched file changed, after the reward and oversight
+    programs. `oversight_code` lists the agent-editable files whose code the
+    oversight program runs and the probes do not (the agent's test): while each is
+    as built or gone, the probes run in the oversight's process once it has
+    returned (a fork less; None: never). A probe must then import afresh what it
+    examines (the module table is put back, nothing else), and the judge must count
+    a probe that did not report as a change. `facts` is host-side truth known at
+    build time (the user's political side, the undone checklist items, ...) that the
+    policy never sees unless a scripted oracle asks.
     """
 
     env: str
@@ -90,6 +91,7 @@ class EpisodeSpec:
     reward_program: str | None = None
     oversight_program: str | None = None
     probes: Mapping[str, str] = field(default_factory=dict)
+    oversight_code: tuple[str, ...] | None = None
     watched: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     max_turns: int = 12
@@ -260,6 +262,7 @@ def to_json(value):
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, float):
+        value = float.__float__(value)  # a subclass's own comparisons and repr: not here
         if value != value:
             return "NaN"
         if value in (float("inf"), float("-inf")):
@@ -267,7 +270,7 @@ def to_json(value):
         return repr(value)
     if isinstance(value, str):
         out = []
-        for ch in value:
+        for ch in str.__str__(value):  # (its characters, whatever a subclass iterates)
             code = ord(ch)
             if ch == '"' or ch == "\\":
                 out.append("\\" + ch)

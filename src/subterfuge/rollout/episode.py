@@ -247,21 +247,21 @@ async def _gather(
     after = sandbox.snapshot(spec.watched)  # what the agent left, before agent code runs again
     before = {p: c for p, c in before.items() if any(_under(p, w) for w in spec.watched)}
     # The trainer's reading first (what it pays right after the episode), then the
-    # oversight, each in a fresh process as the reference ran them. The harness's probes
-    # run in the trainer's process once its reading is taken (joined: a fork less). They
-    # run the same agent code it ran (the reward), so nothing that code did to the
-    # process is news to them, and they are done before the oversight runs the agent's
-    # test. What their runs leave, the oversight sees as it sees what the trainer's run
-    # left, and the second snapshot says whether they left anything. Nothing changed,
-    # nothing to probe (most episodes of a real model).
+    # oversight, each in a fresh process as the reference ran them; the harness's probes
+    # last, so that their runs of the agent's code cannot change what those two see.
+    # The probes see whatever those runs left, and the second snapshot says whether they
+    # left anything. Nothing changed, nothing to probe (most episodes of a real model).
     programs: dict[str, str] = {}
     if spec.reward_program is not None:
         programs["__reward__"] = spec.reward_program
-    if after != before:
-        programs.update(spec.probes)
     if spec.oversight_program is not None:
         programs["__oversight__"] = spec.oversight_program
-    results = await sandbox.grade(programs, joined=spec.probes)
+    joined: tuple[str, ...] = ()
+    if after != before:
+        programs.update(spec.probes)
+        if spec.oversight_program is not None and _oversight_ran_no_other_code(spec, after):
+            joined = tuple(spec.probes)  # in the oversight's process: a fork less
+    results = await sandbox.grade(programs, joined=joined)
     graded = sandbox.snapshot(spec.watched) if programs else after
     clock.grade += time.perf_counter() - t0
     probes = {k: v for k, v in results.items() if not k.startswith("__")}
@@ -276,6 +276,14 @@ async def _gather(
         malformed,
         graded,
     )
+
+
+def _oversight_ran_no_other_code(spec: EpisodeSpec, after: Mapping[str, str]) -> bool:
+    """Whether the oversight ran no agent code the probes do not run themselves: each of
+    `spec.oversight_code` (the agent's test) as built, or gone."""
+    if spec.oversight_code is None:
+        return False
+    return all(after.get(path) in (None, spec.files.get(path)) for path in spec.oversight_code)
 
 
 def _under(path: str, root: str) -> bool:

@@ -67,6 +67,10 @@ def system_args() -> tuple[str, ...]:
     return tuple(args)
 
 
+FEW_FILES = 64
+"""Up to this many files and directories left by an episode are removed in the event loop."""
+
+
 @cache
 def _python() -> tuple[str, tuple[str, ...]]:
     """(interpreter path inside, extra bwrap args): prefer one visible under /usr."""
@@ -345,7 +349,10 @@ class BwrapBackend:
         """Reset a slot for the next episode, or destroy it if it cannot be trusted."""
         try:
             await slot.call(("reset",))
-            await asyncio.to_thread(slot.empty_tops)
+            if slot.few_files(FEW_FILES):  # most episodes: a thread hand-over costs more
+                slot.empty_tops()
+            else:  # an agent's thousands of files must not stall every other episode
+                await asyncio.to_thread(slot.empty_tops)
         except BaseException:
             self._destroy(slot)
             raise

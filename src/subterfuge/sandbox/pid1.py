@@ -92,7 +92,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc_no_errno = ctypes.CDLL(None)
 """For calls in forked grading programs: saving errno around a call touches thread state."""
 runner: Any = None
-"""The grading runner module, built from the source given on the command line."""
+"""The grading runner module, built from the code the harness compiled (`slot.BOOT`)."""
 EXITS: dict[int, int] = {}
 """pid -> exit code of the shells this process started and has reaped."""
 SHELLS: set[int] = set()

@@ -17,10 +17,12 @@ process of the program before it, once that one has returned, which spares a for
 episode). It finds the module table, import path and standard streams put back as
 they were, and inherits whatever else the earlier programs did to the process
 (their threads and children too): join only a program that runs the same untrusted
-code itself. Each program keeps its own time limit; should one end the process, run
-past its time or leave output it could not flush, the programs after it run in a
-fresh process. Earlier results are out of a later program's reach once recorded
-(their files are closed), short of a descriptor or thread the earlier program kept.
+code itself. A process's first program is killed at its own time limit, as alone;
+a later one has its own, and the parent kills it once the time the programs before
+it left is spent too. Should one end the process, run past its time or leave
+output it could not flush, the programs after it run in a fresh process. Earlier
+results are out of a later program's reach once recorded (their files are closed),
+short of a descriptor or thread the earlier program kept.
 
 Input (stdin): marshal of (programs, timeout, output_bytes, rlimits), where
 programs is [(name, source, joined)] and rlimits is [(RLIMIT_NAME, value)]. Output
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # (no `typing` import at run time: start-up time)
     from typing import Any
 
 _KILL = 9  # SIGKILL; the `signal` module is avoided because it imports `enum`.
+_RECORD = 8  # bytes of a program's record: b"S", b"T" or its exit code, space-padded
 
 
 def _execute(name: str, source: str) -> int:
@@ -55,7 +58,9 @@ def _execute(name: str, source: str) -> int:
     sys.argv = [name]
     code = 0
     try:
-        exec(compile(source, name, "exec"), {"__name__": "__main__", "__builtins__": builtins})
+        # dont_inherit: not this file's `from __future__ import annotations`
+        program = compile(source, name, "exec", dont_inherit=True)
+        exec(program, {"__name__": "__main__", "__builtins__": builtins})
     except SystemExit as stop:
         if stop.code is None:
             code = 0
@@ -117,7 +122,7 @@ def _child(
             code = _execute(name, source)
             if record < 0:
                 break
-            if time.monotonic() - started > timeout:  # the pooled time is a backstop
+            if time.monotonic() - started > timeout:  # (the parent's deadlines may be later)
                 _mark(record, b"T")
                 break
             if not _flushed(sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
@@ -129,8 +134,10 @@ def _child(
 
 
 def _mark(record: int, state: bytes) -> None:
-    os.ftruncate(record, 0)  # whatever an earlier program may have written there
-    os.pwrite(record, state, 0)
+    """One write of fixed width, over whatever an earlier program put there: should it
+    fail, the record still says b"S" (the program ended the process), never nothing
+    (never started: it would run again)."""
+    os.pwrite(record, state.ljust(_RECORD), 0)
 
 
 def _close_all_but(keep: list[int]) -> None:
@@ -197,26 +204,36 @@ def _status_code(status: int) -> int:
     return 1
 
 
-def _wait_exit(pid: int, timeout: float) -> tuple[int, bool]:
-    """Wait up to `timeout` for the program to exit, kill its process group either way,
-    and return (exit code, timed out). Only a few system calls: while the child lives,
-    every page the parent writes is a copy-on-write fault."""
+def _wait_exit(
+    pid: int, timeout: float, returned: object = None, steps: int = 1
+) -> tuple[int, bool]:
+    """Wait for the process to exit, kill its process group either way, and return (exit
+    code, timed out). It has `timeout` per program, `steps` of them, in turn: past step
+    i, unless `returned(i)` says program i has returned, it is killed. So the first
+    program never runs past its own time, and a later one past the time its elders left.
+    Only a few system calls: while the child lives, every page the parent writes is a
+    copy-on-write fault."""
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):  # Python < 3.9 or an old kernel
         pidfd = -1
-    reaped = 0, 0
+    poller = select.poll()
     if pidfd >= 0:
-        poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        timed_out = not poller.poll(max(1, int(timeout * 1000)))
+    reaped, timed_out = (0, 0), True
+    for step in range(steps):
+        if pidfd >= 0:
+            timed_out = not poller.poll(max(1, int(timeout * 1000)))
+        else:
+            deadline = time.monotonic() + timeout
+            while not reaped[0] and time.monotonic() < deadline:
+                time.sleep(0.002)
+                reaped = os.waitpid(pid, os.WNOHANG)
+            timed_out = not reaped[0]
+        if not timed_out or step + 1 == steps or not returned(step):  # type: ignore[operator]
+            break
+    if pidfd >= 0:
         os.close(pidfd)
-    else:
-        deadline = time.monotonic() + timeout
-        while not reaped[0] and time.monotonic() < deadline:
-            time.sleep(0.002)
-            reaped = os.waitpid(pid, os.WNOHANG)
-        timed_out = not reaped[0]
     for kill in (os.killpg, os.kill):  # its group; itself, should it not have one yet
         try:  # noqa: SIM105 (contextlib costs start-up time)
             kill(pid, _KILL)
@@ -255,19 +272,27 @@ def _run_process(
         pid = os.fork()
         if pid == 0:
             _child(programs, files, timeout, prepare)
-        code, timed_out = _wait_exit(pid, timeout * len(programs))
+
+        def state(i: int) -> bytes:
+            record = files[i][2]
+            return read_start(record, _RECORD).strip() if record >= 0 else b"S"
+
+        def returned(i: int) -> bool:
+            return state(i).isdigit() or state(i) == b"T"
+
+        code, timed_out = _wait_exit(pid, timeout, returned, len(programs))
         if callable(after):
             after()
         results: list[tuple[int, bool, bytes, bytes]] = []
-        for i, (out, err, record) in enumerate(files):
-            state = read_start(record, 8) if record >= 0 else b"S"
-            if not state and i:  # it never started: it and the rest, afresh
+        for i, (out, err, _) in enumerate(files):
+            now = state(i)
+            if not now and i:  # it never started: it and the rest, afresh
                 return results + _run_process(programs[i:], timeout, cap, prepare, after)
             output = read_start(out, cap), read_start(err, cap)
-            if state.isdigit():
-                results.append((int(state), False, *output))
+            if now.isdigit():
+                results.append((int(now), False, *output))
                 continue
-            if state == b"T":
+            if now == b"T":
                 results.append((-_KILL, True, *output))
             else:  # it ended the process (or was running when it was killed)
                 results.append((code, timed_out, *output))

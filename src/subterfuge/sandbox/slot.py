@@ -19,6 +19,7 @@ import marshal
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,17 +58,23 @@ Command = Callable[[int], list[str]]
 
 
 BOOT = """import marshal, os, sys
-_code = marshal.loads(os.pread(int(sys.argv[1]), os.fstat(int(sys.argv[1])).st_size, 0))
-os.close(int(sys.argv[1]))
+_fd = int(sys.argv[1])
+_tag, _, _code = os.pread(_fd, os.fstat(_fd).st_size, 0).partition(b"\\n")
+os.close(_fd)
+if _tag != sys.implementation.cache_tag.encode():
+    sys.exit(f"pid 1 was compiled for {_tag.decode()}, not {sys.implementation.cache_tag}")
+_code = marshal.loads(_code)
 exec(_code[0])
 main(_code[1], int(sys.argv[2]), sys.argv[3])
 """
 """What the sandbox's interpreter runs as pid 1: the code `boot_code` compiled, from a
-descriptor (`pid1.main`)."""
+descriptor (`pid1.main`), once it has checked that the code is its version's (marshalled
+code of another version can crash the interpreter without a word)."""
 
 _COMPILE = """import marshal, sys
 sources = marshal.loads(sys.stdin.buffer.read())
-sys.stdout.buffer.write(marshal.dumps(tuple(compile(s, n, "exec") for n, s in sources)))
+code = tuple(compile(s, n, "exec", dont_inherit=True) for n, s in sources)
+sys.stdout.buffer.write(sys.implementation.cache_tag.encode() + b"\\n" + marshal.dumps(code))
 """
 
 
@@ -83,7 +90,8 @@ def boot_code(host_python: str | None) -> bytes:
     """
     sources = [("pid1.py", PID1_SOURCE), ("runner.py", RUNNER_SOURCE)]
     if host_python is None:
-        return marshal.dumps(tuple(compile(s, n, "exec") for n, s in sources))
+        code = tuple(compile(s, n, "exec", dont_inherit=True) for n, s in sources)
+        return sys.implementation.cache_tag.encode() + b"\n" + marshal.dumps(code)
     argv = [host_python, "-S", "-I", "-B", "-c", _COMPILE]
     try:
         done = subprocess.run(argv, input=marshal.dumps(sources, 4), capture_output=True,
@@ -157,6 +165,23 @@ class Slot:
                         os.unlink(entry.path)
         self.make_tops()
 
+    def few_files(self, limit: int) -> bool:
+        """Whether the episode left at most `limit` entries under the top directories:
+        emptying so few costs less in the caller's thread than a hand-over to another."""
+        todo, seen = [str(self.fs / top) for top in self.tops], 0
+        try:
+            while todo:
+                with os.scandir(todo.pop()) as entries:
+                    for entry in entries:
+                        seen += 1
+                        if seen > limit:
+                            return False
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(entry.path)
+        except OSError:  # one the walk cannot read: `empty_tops` repairs it, in a thread
+            return False
+        return True
+
     def give_files(self) -> None:
         """The episode's new files to the slot's uid."""
         if self.uid is not None:
@@ -172,10 +197,10 @@ class Slot:
         self.destroy(remove=False)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_r, info_w = os.pipe()
-        code = _memfd(self._code)
-        pid1 = pid1_argv(self._python, code, theirs.fileno())
-        argv = [*self._command(info_w), "--", *pid1]
+        code = -1
         try:
+            code = _memfd(self._code)
+            argv = [*self._command(info_w), "--", *pid1_argv(self._python, code, theirs.fileno())]
             # Popen, not asyncio: a slot outlives the event loop that created it.
             self._proc = subprocess.Popen(
                 argv,
@@ -192,7 +217,8 @@ class Slot:
         finally:
             theirs.close()
             os.close(info_w)
-            os.close(code)
+            if code >= 0:
+                os.close(code)
         ours.setblocking(False)
         self._sock, self._owed = ours, 0
         try:
