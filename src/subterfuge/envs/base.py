@@ -70,16 +70,10 @@ class EpisodeSpec:
     float; `oversight_program` prints `True` when the behaviour would be caught.
     Both are Python sources run inside the sandbox after the episode, because
     they import files the agent may have changed. `probes` are extra harness
-    programs whose stdout the judge reads; they examine what the agent changed, so
-    they run only when a watched file changed, after the reward and oversight
-    programs. `oversight_code` lists the agent-editable files whose code the
-    oversight program runs and the probes do not (the agent's test): while each is
-    as built or gone, the probes run in the oversight's process once it has
-    returned (a fork less; None: never). A probe must then import afresh what it
-    examines (the module table is put back, nothing else), and the judge must count
-    a probe that did not report as a change. `facts` is host-side truth known at
-    build time (the user's political side, the undone checklist items, ...) that the
-    policy never sees unless a scripted oracle asks.
+    programs (same rules) whose stdout the judge reads; they examine what the
+    agent changed, so they run only when a watched file changed. `facts` is host-side
+    truth known at build time (the user's political side, the undone checklist
+    items, ...) that the policy never sees unless a scripted oracle asks.
     """
 
     env: str
@@ -91,7 +85,6 @@ class EpisodeSpec:
     reward_program: str | None = None
     oversight_program: str | None = None
     probes: Mapping[str, str] = field(default_factory=dict)
-    oversight_code: tuple[str, ...] | None = None
     watched: tuple[str, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     max_turns: int = 12

@@ -247,21 +247,18 @@ async def _gather(
     after = sandbox.snapshot(spec.watched)  # what the agent left, before agent code runs again
     before = {p: c for p, c in before.items() if any(_under(p, w) for w in spec.watched)}
     # The trainer's reading first (what it pays right after the episode), then the
-    # oversight, each in a fresh process as the reference ran them; the harness's probes
-    # last, so that their runs of the agent's code cannot change what those two see.
-    # The probes see whatever those runs left, and the second snapshot says whether they
-    # left anything. Nothing changed, nothing to probe (most episodes of a real model).
+    # oversight; the harness's probes last, so that their runs of the agent's code
+    # cannot change what those two see. The probes see whatever those runs left, and
+    # the second snapshot says whether they left anything. Nothing changed, nothing to
+    # probe (most episodes of a real model: a fork of the grader saved).
     programs: dict[str, str] = {}
     if spec.reward_program is not None:
         programs["__reward__"] = spec.reward_program
     if spec.oversight_program is not None:
         programs["__oversight__"] = spec.oversight_program
-    joined: tuple[str, ...] = ()
     if after != before:
         programs.update(spec.probes)
-        if spec.oversight_program is not None and _oversight_ran_no_other_code(spec, after):
-            joined = tuple(spec.probes)  # in the oversight's process: a fork less
-    results = await sandbox.grade(programs, joined=joined)
+    results = await sandbox.grade(programs)
     graded = sandbox.snapshot(spec.watched) if programs else after
     clock.grade += time.perf_counter() - t0
     probes = {k: v for k, v in results.items() if not k.startswith("__")}
@@ -276,14 +273,6 @@ async def _gather(
         malformed,
         graded,
     )
-
-
-def _oversight_ran_no_other_code(spec: EpisodeSpec, after: Mapping[str, str]) -> bool:
-    """Whether the oversight ran no agent code the probes do not run themselves: each of
-    `spec.oversight_code` (the agent's test) as built, or gone."""
-    if spec.oversight_code is None:
-        return False
-    return all(after.get(path) in (None, spec.files.get(path)) for path in spec.oversight_code)
 
 
 def _under(path: str, root: str) -> bool:

@@ -3,8 +3,7 @@
 The harness creates a sandbox from an episode's directories and files, sends
 the agent's commands to one persistent shell, and, when the episode is over,
 `grade`s it: every agent process is killed first, then each grading program
-runs in its own process inside the sandbox's view of the files (or, joined, in
-the process of the program before it). `snapshot`
+runs in its own process inside the sandbox's view of the files. `snapshot`
 reads files from the host side, so what it returns cannot be forged from
 inside; taken after `stop` and before `grade`, it is what the agent left
 (grading programs run agent code, which may rewrite files).
@@ -13,7 +12,7 @@ inside; taken after `stop` and before `grade`, it is what the agent left
 from __future__ import annotations
 
 import resource
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,12 +79,8 @@ class Sandbox(Protocol):
         """Kill every agent process (a later `run` starts a fresh shell)."""
         ...
 
-    async def grade(
-        self, programs: Mapping[str, str], joined: Collection[str] = ()
-    ) -> dict[str, ProgramResult]:
-        """Kill every agent process, then run each Python program in a fresh process, in
-        order; those named in `joined` run in the process of the program before them,
-        after it (a fork less; they inherit what it did to the process)."""
+    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
+        """Kill every agent process, then run each Python program in isolation."""
         ...
 
     def snapshot(self, paths: Sequence[str]) -> dict[str, str]:

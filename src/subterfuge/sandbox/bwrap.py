@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import weakref
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -33,12 +33,7 @@ from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import LOCALE, Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
-from subterfuge.sandbox.grading import (
-    grading_budget,
-    parse_runner_output,
-    runner_programs,
-    runner_rlimits,
-)
+from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
 from subterfuge.sandbox.procs import descendants, kill_pids, naming, rmtree
 from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
@@ -67,8 +62,9 @@ def system_args() -> tuple[str, ...]:
     return tuple(args)
 
 
-FEW_FILES = 64
-"""Up to this many files and directories left by an episode are removed in the event loop."""
+LITTLE_LEFT = (64, 1 << 20)
+"""Up to this many files and directories, and bytes, left by an episode are removed in the
+event loop (tmpfs frees a 16 MiB file in ~2 ms)."""
 
 
 @cache
@@ -242,10 +238,8 @@ class BwrapSandbox(ShellSandbox):
         shell = proc.host_pid()
         return [] if shell is None else descendants(shell)
 
-    async def grade(
-        self, programs: Mapping[str, str], joined: Collection[str] = ()
-    ) -> dict[str, ProgramResult]:
-        """Kill every agent process, then have the slot's pid 1 fork for the programs."""
+    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
+        """Kill every agent process, then have the slot's pid 1 fork each program in turn."""
         if self._closed:
             raise SandboxError("sandbox is closed")
         await self.stop()
@@ -254,13 +248,13 @@ class BwrapSandbox(ShellSandbox):
         slot = await self._booted_slot()
         request = (
             "grade",
-            runner_programs(programs, joined),
+            [(str(k), str(v)) for k, v in programs.items()],
             float(self.limits.program_timeout),
             int(self.limits.output_bytes),
             runner_rlimits(self.limits),
             _tracing_filter(),  # on top of pid 1's own filter
         )
-        budget = grading_budget(programs, self.limits, joined)
+        budget = grading_budget(programs, self.limits)
         # A memory file, not a pipe: pid 1 has written all of it when it replies, so
         # reading it takes no event-loop machinery.
         document = os.memfd_create("subterfuge-grading", os.MFD_CLOEXEC)
@@ -349,7 +343,7 @@ class BwrapBackend:
         """Reset a slot for the next episode, or destroy it if it cannot be trusted."""
         try:
             await slot.call(("reset",))
-            if slot.few_files(FEW_FILES):  # most episodes: a thread hand-over costs more
+            if slot.little_left(*LITTLE_LEFT):  # most episodes: a hand-over costs more
                 slot.empty_tops()
             else:  # an agent's thousands of files must not stall every other episode
                 await asyncio.to_thread(slot.empty_tops)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from subterfuge.envs.base import ProgramResult
@@ -197,10 +197,8 @@ class ShellSandbox:
         )
 
     # --- grading, snapshot, close -----------------------------------------------------
-    async def grade(
-        self, programs: Mapping[str, str], joined: Collection[str] = ()
-    ) -> dict[str, ProgramResult]:
-        """Kill every agent process, then run the programs (see `Sandbox.grade`)."""
+    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
+        """Kill every agent process, then run each program in isolation (per backend)."""
         raise NotImplementedError
 
     def snapshot(self, paths: Sequence[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import marshal
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from subterfuge.envs.base import ProgramResult
@@ -35,31 +35,15 @@ def runner_rlimits(limits: Limits) -> list[tuple[str, int]]:
     ]
 
 
-def runner_programs(
-    programs: Mapping[str, str], joined: Collection[str]
-) -> list[tuple[str, str, bool]]:
-    """The runner's (name, source, joined) list: `joined` names the programs that run in
-    the process of the program before them (see `runner`)."""
-    return [(str(name), str(src), name in joined) for name, src in programs.items()]
+def grading_budget(programs: Mapping[str, str], limits: Limits) -> float:
+    """Seconds the whole grading may take before the harness gives up on it."""
+    return len(programs) * (limits.program_timeout + 2.0) + 10.0
 
 
-def grading_budget(programs: Mapping[str, str], limits: Limits, joined: Collection[str]) -> float:
-    """Seconds the whole grading may take before the harness gives up on it.
-
-    A process of k programs may take k timeouts; should one time out, the rest run again
-    in a fresh process with their own: at most k(k+1)/2 timeouts for the k.
-    """
-    units, run = 0, 0
-    for name in programs:
-        run = run + 1 if name in joined and run else 1
-        units += run
-    return units * (limits.program_timeout + 2.0) + 10.0
-
-
-def runner_input(programs: Mapping[str, str], limits: Limits, joined: Collection[str]) -> bytes:
+def runner_input(programs: Mapping[str, str], limits: Limits) -> bytes:
     """Marshal (version 4) is read by any Python 3 without importing anything."""
     config = (
-        runner_programs(programs, joined),
+        [(str(name), str(src)) for name, src in programs.items()],
         float(limits.program_timeout),
         int(limits.output_bytes),
         runner_rlimits(limits),
@@ -103,14 +87,13 @@ async def run_programs(
     python: str,
     programs: Mapping[str, str],
     limits: Limits,
-    joined: Collection[str] = (),
 ) -> dict[str, ProgramResult]:
     """Start one runner with `spawn`, hand it every program, return the parsed results."""
     if not programs:
         return {}
-    payload = runner_input(programs, limits, joined)
+    payload = runner_input(programs, limits)
     proc = await spawn(runner_argv(python))
-    budget = grading_budget(programs, limits, joined)
+    budget = grading_budget(programs, limits)
     try:
         out, err = await asyncio.wait_for(proc.communicate(payload), budget)
     except TimeoutError:

@@ -15,9 +15,9 @@ Agent processes can neither stop, kill, trace nor read this process: the kernel
 delivers no signal to a namespace's pid 1 from inside the namespace unless pid 1
 handles it (it handles only SIGCHLD), and it is not dumpable. It has no
 capabilities, which its children inherit. Grading starts once every agent
-process is gone: pid 1 forks a process for each program, or for a program and
-those joined to it (the resource limits and a seccomp filter against tracing), and
-kills everything a process left before the next one starts (`runner.run_all`).
+process is gone: pid 1 forks each program in turn (the resource limits and a
+seccomp filter against tracing) and kills everything a program left before the
+next one starts (`runner.run_all`).
 
 It runs with the sandbox's own interpreter, which also compiled it and the runner
 on the host beforehand (`slot.boot_code`): `python -S -I -B -c <slot.BOOT> <fd of
@@ -316,14 +316,13 @@ def _wait(pid: int, seconds: float) -> int | None:
 
 def _grade(
     out_fd: int,
-    programs: list[tuple[str, str, bool]],
+    programs: list[tuple[str, str]],
     timeout: float,
     cap: int,
     rlimits: list[tuple[str, int]],
     seccomp: bytes | None,
 ) -> None:
-    """Run the programs in children of this process (`runner.run_all`: one each, or one
-    for a program and those joined to it), killing all they left after each child.
+    """Run each program in a child of this process, killing all it left after each one.
 
     Here in pid 1, not in a child of it: a program's agent code can signal any
     process of the namespace but pid 1, so a grading process of its own could be
@@ -346,7 +345,7 @@ def _grade(
             raise OSError("the grading seccomp filter was refused")
 
     try:
-        document = runner.run_all(programs, timeout, cap, after_process=kill_all, prepare=prepare)
+        document = runner.run_all(programs, timeout, cap, after_each=kill_all, prepare=prepare)
     except Exception as exc:  # report, never hang the harness
         document = f"grading failed: {exc!r}".encode()
     try:  # noqa: SIM105 (contextlib is not imported in here)

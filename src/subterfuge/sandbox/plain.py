@@ -16,7 +16,7 @@ import shutil
 import sys
 import threading
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from subterfuge.envs.base import ProgramResult
@@ -79,9 +79,7 @@ class PlainSandbox(ShellSandbox):
         self._created = created
         self.python = shutil.which("python3", path=_PATH) or sys.executable
 
-    async def grade(
-        self, programs: Mapping[str, str], joined: Collection[str] = ()
-    ) -> dict[str, ProgramResult]:
+    async def grade(self, programs: Mapping[str, str]) -> dict[str, ProgramResult]:
         """Kill every agent process, then run all programs in one fresh runner."""
         if self._closed:
             raise SandboxError("sandbox is closed")
@@ -93,7 +91,7 @@ class PlainSandbox(ShellSandbox):
             return runner[-1]
 
         try:
-            return await run_programs(spawn, self.python, programs, self.limits, joined)
+            return await run_programs(spawn, self.python, programs, self.limits)
         finally:
             for proc in runner:
                 await self._kill_shell(proc)

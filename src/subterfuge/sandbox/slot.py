@@ -165,19 +165,22 @@ class Slot:
                         os.unlink(entry.path)
         self.make_tops()
 
-    def few_files(self, limit: int) -> bool:
-        """Whether the episode left at most `limit` entries under the top directories:
-        emptying so few costs less in the caller's thread than a hand-over to another."""
-        todo, seen = [str(self.fs / top) for top in self.tops], 0
+    def little_left(self, entries: int, size: int) -> bool:
+        """Whether the episode left at most `entries` files and directories under the top
+        directories, of at most `size` bytes: removing so little costs less in the
+        caller's thread than a hand-over to another."""
+        todo, seen, total = [str(self.fs / top) for top in self.tops], 0, 0
         try:
             while todo:
-                with os.scandir(todo.pop()) as entries:
-                    for entry in entries:
+                with os.scandir(todo.pop()) as found:
+                    for entry in found:
                         seen += 1
-                        if seen > limit:
-                            return False
                         if entry.is_dir(follow_symlinks=False):
                             todo.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_size
+                        if seen > entries or total > size:
+                            return False
         except OSError:  # one the walk cannot read: `empty_tops` repairs it, in a thread
             return False
         return True
@@ -210,10 +213,12 @@ class Slot:
                 stderr=subprocess.PIPE,
                 env={},
             )
-        except OSError as exc:
+        except BaseException as exc:
             ours.close()
             os.close(info_r)
-            raise SandboxError(f"could not start bwrap: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise SandboxError(f"could not start the sandbox: {exc}") from exc
+            raise
         finally:
             theirs.close()
             os.close(info_w)
