@@ -768,3 +768,41 @@ async def test_grading_programs_end_as_under_python(grader: Sandbox) -> None:
     )
     results = await grader.grade({"a": program})
     assert results["a"] == ProgramResult("main\nthread\nat exit\n", "", 0)
+
+
+@pytest.mark.parametrize(
+    ("program", "stdout", "code"),
+    [
+        ("import sys\nprint('x')\nsys.stdout.flush()\nsys.stdout.close()", "x\n", 0),
+        ("import os\nprint('x', end='')\nos.close(1)", "", 120),  # its last flush fails
+    ],
+    ids=["closed", "unflushable"],
+)
+async def test_grading_programs_exit_with_pythons_code(
+    grader: Sandbox, program: str, stdout: str, code: int
+) -> None:
+    result = (await grader.grade({"a": program}))["a"]
+    assert (result.stdout, result.exit_code) == (stdout, code)
+    assert ("Exception ignored" in result.stderr) == (code == 120)
+
+
+@pytest.mark.parametrize(
+    ("make", "little"),
+    [
+        ("for i in $(seq 63); do touch f$i; done; mkdir d", True),  # 64 entries
+        ("for i in $(seq 64); do touch f$i; done; mkdir d", False),
+        ("head -c 1048576 /dev/zero > f", True),
+        ("head -c 1048577 /dev/zero > f", False),
+        ("touch f; fallocate -n -l 2M f", False),  # space kept beyond its size
+        ("ln -s / l; mkdir d", True),  # a link to everything: not followed
+    ],
+    ids=["64", "65", "1MiB", "1MiB+1", "kept-space", "link"],
+)
+def test_what_the_event_loop_removes_itself(tmp_path: Path, make: str, little: bool) -> None:
+    top = tmp_path / "fs" / "root"
+    top.mkdir(parents=True)
+    if "fallocate" in make and shutil.which("fallocate") is None:
+        pytest.skip("no fallocate here")
+    subprocess.run(["bash", "-c", make], cwd=top, check=True)
+    slot = Slot(tmp_path, ["root"], None, lambda fd: [], (sys.executable, b""))
+    assert slot.little_left(64, 1 << 20) is little

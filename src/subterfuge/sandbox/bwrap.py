@@ -63,8 +63,8 @@ def system_args() -> tuple[str, ...]:
 
 
 LITTLE_LEFT = (64, 1 << 20)
-"""Up to this many files and directories, and bytes, left by an episode are removed in the
-event loop (tmpfs frees a 16 MiB file in ~2 ms)."""
+"""Up to this many files and directories, holding up to this many bytes, left by an episode
+are removed in the event loop (tmpfs frees a 16 MiB file in ~2 ms)."""
 
 
 @cache
@@ -311,9 +311,10 @@ class BwrapBackend:
             self._base_ready = True  # before the await: episodes starting meanwhile don't sweep
             with contextlib.suppress(OSError):  # best effort: leftovers cost only space
                 await asyncio.to_thread(sweep_stale_slots, self.base_dir)
+        python = await asyncio.to_thread(_interpreter)  # (a compile, the first time)
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
         root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
-        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), _interpreter())
+        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), python)
         self._slots.add(slot)
         try:
             slot.make_tops()

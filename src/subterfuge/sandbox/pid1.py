@@ -22,8 +22,8 @@ next one starts (`runner.run_all`).
 It runs with the sandbox's own interpreter, which also compiled it and the runner
 on the host beforehand (`slot.boot_code`): `python -S -I -B -c <slot.BOOT> <fd of
 the marshalled code> <socket fd> <seccomp filter, hex>`. No file of the harness
-needs to be visible inside, and no pid 1 compiles anything: compiling this source
-left ~2 MiB of every sandbox's memory behind.
+needs to be visible inside, and no pid 1 compiles its own source: that left ~2 MiB
+of every sandbox's memory behind.
 Only the standard library, all of it imported before any agent runs, and valid
 for any Python >= 3.9.
 

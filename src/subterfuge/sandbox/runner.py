@@ -55,12 +55,25 @@ def _execute(name: str, source: str) -> int:
         sys.excepthook(*sys.exc_info())  # prints the traceback in C, no `traceback` import
         code = 1
     _finalize()
-    for stream in (sys.stdout, sys.stderr):
-        try:
+    for stream in (sys.stdout, sys.stderr):  # as CPython at exit: closed ones skipped,
+        try:  # and a failed flush makes it exit 120
+            if stream is None or _closed(stream):
+                continue
             stream.flush()
-        except BaseException:
-            code = code or 1
+        except BaseException as exc:
+            code = 120
+            try:  # noqa: SIM105 (contextlib costs start-up time)
+                os.write(2, f"Exception ignored in: {stream!r}\n{exc!r}\n".encode())
+            except BaseException:
+                pass
     return code
+
+
+def _closed(stream: object) -> bool:
+    try:
+        return bool(stream.closed)  # type: ignore[attr-defined]
+    except BaseException:  # (CPython counts a stream it cannot ask as open)
+        return False
 
 
 def _finalize() -> None:

@@ -167,7 +167,7 @@ class Slot:
 
     def little_left(self, entries: int, size: int) -> bool:
         """Whether the episode left at most `entries` files and directories under the top
-        directories, of at most `size` bytes: removing so little costs less in the
+        directories, holding at most `size` bytes: removing so little costs less in the
         caller's thread than a hand-over to another."""
         todo, seen, total = [str(self.fs / top) for top in self.tops], 0, 0
         try:
@@ -177,8 +177,9 @@ class Slot:
                         seen += 1
                         if entry.is_dir(follow_symlinks=False):
                             todo.append(entry.path)
-                        else:
-                            total += entry.stat(follow_symlinks=False).st_size
+                        else:  # what it holds: space kept beyond its size too
+                            st = entry.stat(follow_symlinks=False)
+                            total += max(st.st_size, st.st_blocks * 512)
                         if seen > entries or total > size:
                             return False
         except OSError:  # one the walk cannot read: `empty_tops` repairs it, in a thread
