@@ -50,6 +50,7 @@ from subterfuge.policy.retry import RetryPolicy
 from subterfuge.policy.settings import ModelSettings, ToolProtocol
 from subterfuge.runner.local import RunPlan, RunResult, run_local
 from subterfuge.sandbox import get_backend
+from subterfuge.sandbox.procs import children_map, descendants
 from subterfuge.store import Store
 
 
@@ -101,24 +102,14 @@ def cpu_of(processes: dict[int, str]) -> dict[int, tuple[str, float]]:
     return found
 
 
-def descendants(roots: set[int], leave_out: set[int]) -> set[int]:
+def below(roots: set[int], leave_out: set[int]) -> set[int]:
     """Every live process below `roots` (the sandboxes: bwrap, pid 1, shells, what they
     run), less the trees under `leave_out` (the fake provider, which stands in for a
     server elsewhere; Ray's services, counted apart)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [child for root in roots for child in children.get(root, [])]
-    while todo:
-        pid = todo.pop()
-        if pid not in leave_out and pid not in found:
-            found.add(pid)
-            todo += children.get(pid, [])
-    return found - roots
+    children = children_map()
+    found = {pid for root in roots for pid in descendants(root, children)}
+    left_out = {pid for top in leave_out for pid in (top, *descendants(top, children))}
+    return found - left_out - roots
 
 
 def pss_bytes(pid: int) -> int:
@@ -157,7 +148,7 @@ class Watch(threading.Thread):
                 roots = {pid for pid, kind in processes.items() if kind in ("driver", "workers")}
                 sandboxes = 0
                 others = {pid for pid in processes if pid not in roots}
-                for pid in descendants(roots, {self.server, *others}):
+                for pid in below(roots, {self.server, *others}):
                     with contextlib.suppress(OSError, ValueError):
                         sandboxes += pss_bytes(pid)
             harness = services = 0

@@ -80,6 +80,7 @@ def _python() -> tuple[str, tuple[str, ...]]:
     return f"{PYTHON_MOUNT}/bin/{ver}", extra
 
 
+@cache
 def _interpreter() -> tuple[str, bytes]:
     """The sandbox's interpreter (its path inside) and pid 1's code, compiled by it: by
     this process when it is the same binary (mounted from our own installation)."""

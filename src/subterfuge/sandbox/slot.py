@@ -19,7 +19,6 @@ import marshal
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,10 +71,12 @@ descriptor (`pid1.main`), once it has checked that the code is its version's (ma
 code of another version can crash the interpreter without a word)."""
 
 _COMPILE = """import marshal, sys
-sources = marshal.loads(sys.stdin.buffer.read())
-code = tuple(compile(s, n, "exec", dont_inherit=True) for n, s in sources)
-sys.stdout.buffer.write(sys.implementation.cache_tag.encode() + b"\\n" + marshal.dumps(code))
+def compiled(sources):
+    code = tuple(compile(s, n, "exec", dont_inherit=True) for n, s in sources)
+    return sys.implementation.cache_tag.encode() + b"\\n" + marshal.dumps(code)
 """
+"""What `BOOT` loads: the version tag, a newline, the marshalled code. Run by the
+sandbox's interpreter, or here when that is this process's."""
 
 
 @functools.cache
@@ -90,9 +91,11 @@ def boot_code(host_python: str | None) -> bytes:
     """
     sources = [("pid1.py", PID1_SOURCE), ("runner.py", RUNNER_SOURCE)]
     if host_python is None:
-        code = tuple(compile(s, n, "exec", dont_inherit=True) for n, s in sources)
-        return sys.implementation.cache_tag.encode() + b"\n" + marshal.dumps(code)
-    argv = [host_python, "-S", "-I", "-B", "-c", _COMPILE]
+        namespace: dict[str, Any] = {}
+        exec(_COMPILE, namespace)
+        return bytes(namespace["compiled"](sources))
+    write = "sys.stdout.buffer.write(compiled(marshal.loads(sys.stdin.buffer.read())))"
+    argv = [host_python, "-S", "-I", "-B", "-c", _COMPILE + write]
     try:
         done = subprocess.run(argv, input=marshal.dumps(sources, 4), capture_output=True,
                               timeout=BOOT_SECONDS, env={}, check=False)  # fmt: skip
