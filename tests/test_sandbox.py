@@ -259,6 +259,19 @@ def test_pid1_refuses_code_compiled_for_another_python() -> None:
     assert f"compiled for cpython-99, not {sys.implementation.cache_tag}" in done.stderr.decode()
 
 
+def test_pid1_refuses_to_start_where_proc_sys_is_writable() -> None:
+    # Here, outside any sandbox, /proc/sys is mounted read-write.
+    fd = os.memfd_create("code")
+    try:
+        os.write(fd, boot_code(None))
+        argv = [sys.executable, "-S", "-I", "-B", "-c", BOOT, str(fd), "0", ""]
+        done = subprocess.run(argv, pass_fds=(fd,), capture_output=True, timeout=30)
+    finally:
+        os.close(fd)
+    assert done.returncode == 1
+    assert "pid 1 needs /proc/sys read-only" in done.stderr.decode()
+
+
 async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
     # What bwrap (or pid 1) wrote to stderr before dying reaches the error.
     (tmp_path / "fs").mkdir()
@@ -603,15 +616,13 @@ async def test_the_next_episode_finds_only_its_own_files(count: int, size: int) 
     [
         "touch /dev/evil",
         "chmod 700 /dev",
-        "echo 301 > /proc/sys/kernel/pid_max",
-        "echo 0 > /proc/sys/kernel/shmmni",
         "echo 19 > /proc/1/autogroup",
         "echo 1000 > /proc/1/oom_score_adj",
     ],
 )
 async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
-    # What a reset cannot undo (pid 1's own limits, namespaced sysctls, /dev) makes
-    # the sandbox be destroyed: the next episode gets a fresh one, untouched.
+    # What a reset cannot undo (pid 1's own limits and scheduling, /dev) makes the
+    # sandbox be destroyed: the next episode gets a fresh one, untouched.
     if not OK:
         pytest.skip(WHY)
     reused, printed, looked = await two_episodes(
@@ -621,6 +632,33 @@ async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
         pytest.skip(f"this kernel refuses {poison!r}: nothing to undo")
     assert not reused
     assert looked.split()[0] == "0" and looked.split()[1] != "0"
+
+
+@needs_bwrap
+async def test_agent_has_no_capabilities_and_cannot_read_pid1(sb: BwrapSandbox) -> None:
+    # Pid 1 runs as the agent's uid: only its being non-dumpable keeps its memory (and
+    # so the grading it forks) out of the agent's reach.
+    result = await sb.run(
+        "grep -hE '^(Cap(Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status /proc/1/status"
+        " | sort | uniq -c; head -c 1 /proc/1/mem; head -c 1 /proc/1/environ"
+    )
+    counts = dict(line.split(None, 1)[::-1] for line in result.stdout.strip().splitlines())
+    assert counts == {
+        **{f"Cap{kind}:\t0000000000000000": "2" for kind in ("Prm", "Eff", "Bnd", "Amb")},
+        "NoNewPrivs:\t1": "2",
+        "Seccomp:\t2": "2",
+    }
+    assert result.stderr.count("Permission denied") == 2, result.stderr
+
+
+@needs_bwrap
+async def test_agent_cannot_change_the_namespaces_sysctls(sb: BwrapSandbox) -> None:
+    # uid 0 of the sandbox owns its IPC and pid namespaces: with /proc/sys writable it
+    # could shrink the IPC limits or pid_max for every later episode of the sandbox.
+    for path, value in (("kernel/pid_max", "301"), ("kernel/shmmni", "0")):
+        result = await sb.run(f"echo {value} > /proc/sys/{path}; cat /proc/sys/{path}")
+        assert "Read-only file system" in result.stderr
+        assert result.stdout.strip() not in ("", value)
 
 
 PID1_SABOTAGE = (

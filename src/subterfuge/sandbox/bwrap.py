@@ -108,11 +108,16 @@ def kernel_counts_per_userns() -> bool:
 
 def namespace_args(bwrap: str) -> list[str]:
     """bwrap with every namespace, uid 0 of its own user namespace, no capabilities,
-    and the host's system directories read-only: what every sandbox starts from."""
+    and the host's system directories read-only: what every sandbox starts from.
+
+    /proc/sys is read-only too (a sysctl file shows the namespaces of the process
+    reading it, whichever proc mount it is in): uid 0 of the sandbox could otherwise
+    change its namespaces' sysctls (IPC limits, `pid_max`) for the episodes after.
+    """
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
     args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
     args += ["--new-session", "--hostname", "sandbox", *system_args()]
-    return [*args, "--dev", "/dev", "--proc", "/proc"]
+    return [*args, "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
 
 
 def setpriv_argv(setpriv: str | None, uid: int | None) -> list[str]:

@@ -8,7 +8,9 @@ process killed and reaped, and everything the agent could leave outside its
 files removed (SysV IPC objects, /tmp, /dev/shm; POSIX message queues and keys
 are denied by the seccomp filter instead, since they cannot be listed from
 here). What a reset cannot restore (`fingerprint`: this process's own limits,
-the namespace's sysctls, /dev) makes it fail, and the host destroys the sandbox.
+/dev) makes it fail, and the host destroys the sandbox. The namespaces' sysctls
+cannot change: /proc/sys is mounted read-only (`bwrap.namespace_args`), which pid 1
+checks at start.
 The episode's files themselves are reset by the host.
 
 Agent processes can neither stop, kill, trace nor read this process: the kernel
@@ -40,18 +42,20 @@ It announces itself with ("ready",) once started.
 
 from __future__ import annotations
 
+import _ctypes
 import _socket
-import ctypes
 import gc
 import marshal
 import os
 import resource
 import select
 import stat
+import sys
 import types
 
-# `_socket` and `_signal`, not `socket` and `signal`: their enums (with `json`, which
-# imports `re`) would be ~1.3 MiB more of every sandbox's memory, and of every fork.
+# `_socket`, `_signal` and `_ctypes`, not `socket`, `signal` and `ctypes`: their enums
+# (with `json`, which imports `re`) and ctypes' types would be ~1.5 MiB more of every
+# sandbox's memory, and of every fork.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs every sandbox ~0.7 MiB of memory
     import signal
@@ -69,28 +73,35 @@ IPC_RMID = 0
 RLIMITS = [name for name in dir(resource) if name.startswith("RLIMIT_")]
 SCRATCH = ("/tmp", "/dev/shm")
 """Writable places that are not the episode's files: emptied between episodes."""
-SYSCTLS = [
-    "/proc/sys/kernel/msgmax",
-    "/proc/sys/kernel/msgmnb",
-    "/proc/sys/kernel/msgmni",
-    "/proc/sys/kernel/sem",
-    "/proc/sys/kernel/shmall",
-    "/proc/sys/kernel/shmmax",
-    "/proc/sys/kernel/shmmni",
-    "/proc/sys/kernel/shm_rmid_forced",
-    "/proc/sys/kernel/auto_msgmni",
-    "/proc/sys/kernel/pid_max",
-    "/proc/sys/fs/mqueue/msg_default",
-    "/proc/sys/fs/mqueue/msg_max",
-    "/proc/sys/fs/mqueue/msgsize_default",
-    "/proc/sys/fs/mqueue/msgsize_max",
-    "/proc/sys/fs/mqueue/queues_max",
-]
-"""The sysctls of the sandbox's own IPC and pid namespaces: its uid 0 may write them."""
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc_no_errno = ctypes.CDLL(None)
-"""For calls in forked grading programs: saving errno around a call touches thread state."""
+
+class _Int(_ctypes._SimpleCData):  # type: ignore[type-arg]
+    _type_ = "i"
+
+
+class _Call(_ctypes.CFuncPtr):
+    """A C function returning int, with errno kept (ctypes' CDLL without `import ctypes`).
+    Arguments: int (as C int), None (NULL), bytes (a pointer to their first byte)."""
+
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = _Int
+
+
+class _BareCall(_Call):
+    """For calls in forked grading programs: saving errno around a call touches thread state."""
+
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+
+
+_LIBC = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # (NULL: this program)
+
+
+def _libc(name: str, call: type[_Call] = _Call) -> _Call:
+    return call(_ctypes.dlsym(_LIBC, name))
+
+
+prctl = _libc("prctl")
+capset = _libc("capset")
 runner: Any = None
 """The grading runner module, built from the code the harness compiled (`slot.BOOT`)."""
 EXITS: dict[int, int] = {}
@@ -101,56 +112,45 @@ SHELLS: set[int] = set()
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+def _native(*values: tuple[int, int]) -> bytes:
+    """A C struct's bytes from (value, size) fields, in this machine's byte order."""
+    return b"".join(value.to_bytes(size, sys.byteorder) for value, size in values)
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
+def _fprog(program: bytes | None) -> tuple[bytearray, bytes] | None:
+    """A compiled filter as prctl takes it (struct sock_fprog, with the buffer it points
+    into), or None.
 
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
-def _fprog(program: bytes | None) -> tuple[Any, Any] | None:
-    """A compiled filter as prctl takes it (with the buffer it points into), or None.
-
-    Built once per request, before forking: ctypes objects made in each child
-    would be copy-on-write faults there.
+    Built once per request, before forking: objects made in each child would be
+    copy-on-write faults there. The filters exist for 64-bit machines only (see
+    `seccomp.py`): a pointer is 8 bytes, after 6 of padding.
     """
     if not program:
         return None
-    buf = ctypes.create_string_buffer(program, len(program))
-    return buf, _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    buf = bytearray(program)
+    address = _ctypes.addressof(_Int.from_buffer(buf))
+    return buf, _native((len(program) // 8, 2), (0, 6), (address, 8))
 
 
-def _seccomp(fprog: tuple[Any, Any] | None) -> None:
+def _seccomp(fprog: tuple[bytearray, bytes] | None) -> None:
     """No new privileges, then the filter (a no-op without one)."""
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     if fprog is not None:
-        _check(
-            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog[1]), 0, 0),
-            "seccomp",
-        )
+        _check(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog[1], 0, 0), "seccomp")
 
 
 def _drop_capabilities() -> None:
     """None now or after exec, for this process and so for all it starts (bwrap's
     --cap-drop already did it; this does not depend on it)."""
     for cap in range(64):
-        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+        if prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             break  # past the last capability this kernel knows (or none left to drop)
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)), data), "capset")
+    header = _native((_CAP_VERSION_3, 4), (0, 4))  # struct __user_cap_header_struct
+    _check(capset(header, bytes(2 * 3 * 4)), "capset")  # two of __user_cap_data_struct
 
 
 def _record(pid: int, status: int) -> None:
@@ -184,7 +184,8 @@ def kill_all() -> None:
 
 def _remove_ipc() -> None:
     """SysV shared memory, semaphores and message queues outlive their processes."""
-    for kind, call in (("shm", _libc.shmctl), ("sem", _libc.semctl), ("msg", _libc.msgctl)):
+    for kind in ("shm", "sem", "msg"):
+        call = _libc(kind + "ctl")
         rows = _read("/proc/sysvipc/" + kind).decode().splitlines()[1:]
         for row in rows:
             ident = int(row.split()[1])
@@ -237,10 +238,15 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+def _read_only(path: str) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def fingerprint() -> dict[str, Any]:
     """Everything outside the episode's files that an agent could leave for the next one:
     this process's own limits and scheduling (settable by any process of the same uid),
-    namespaced sysctls, /dev's entries, and the scratch directories themselves."""
+    /dev's entries, the scratch directories themselves, and that /proc/sys is still
+    read-only."""
     limits = {name: resource.getrlimit(getattr(resource, name)) for name in RLIMITS}
     dev = {}
     for top in ("/dev", "/dev/pts"):
@@ -255,7 +261,7 @@ def fingerprint() -> dict[str, Any]:
         "scheduler": (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0))),
         "oom_score_adj": _read("/proc/self/oom_score_adj"),
         "autogroup": _read("/proc/self/autogroup"),  # its nice, writable via /proc/1
-        "sysctls": {path: _read(path) for path in SYSCTLS},
+        "sysctls_read_only": _read_only("/proc/sys"),
         "dev": dev,
         "scratch": {path: _entry(path) for path in ("/dev", *SCRATCH)},
     }
@@ -332,8 +338,8 @@ def _grade(
     fprog = _fprog(seccomp)
     # Everything the child's one call needs, made here: each object a child creates or
     # touches is a page it copies. No-new-privs is inherited from this process.
-    ref = None if fprog is None else ctypes.byref(fprog[1])
-    prctl = _libc_no_errno.prctl
+    fprog_bytes = None if fprog is None else fprog[1]
+    bare_prctl = _libc("prctl", _BareCall)
 
     def prepare() -> None:  # in each program's process
         # Not this process's SIGCHLD handling: its wakeup descriptor's number is closed
@@ -341,7 +347,9 @@ def _grade(
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         runner.apply_rlimits(rlimits)
-        if ref is not None and prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ref, 0, 0) != 0:
+        if fprog_bytes is not None and bare_prctl(
+            PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog_bytes, 0, 0
+        ):
             raise OSError("the grading seccomp filter was refused")
 
     try:
@@ -481,7 +489,9 @@ def main(runner_code: types.CodeType, sock_fd: int, own_filter: str) -> None:
     """Pid 1's life, given the runner compiled, the harness's socket and the filter (hex)
     pid 1 puts on itself. The harness starts it with `slot.BOOT`."""
     global runner
-    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
+    if not _read_only("/proc/sys"):  # or uid 0 here could change the namespaces' sysctls
+        raise SystemExit("pid 1 needs /proc/sys read-only")
+    _check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
     # Python handles SIGINT; a handled signal reaches pid 1 from inside the namespace.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.chdir("/")
@@ -503,8 +513,10 @@ def main(runner_code: types.CodeType, sock_fd: int, own_filter: str) -> None:
     compile("", "warm-up", "exec")
     gc.collect()
     gc.freeze()  # never scanned again: fewer pages a forked program copies
-    try:  # noqa: SIM105 (give back what start-up freed: a pid 1 per sandbox)
-        _libc.malloc_trim(0)
-    except AttributeError:  # not glibc
+    try:  # give back what start-up freed: a pid 1 per sandbox
+        malloc_trim = _libc("malloc_trim")
+    except OSError:  # not glibc
         pass
+    else:
+        malloc_trim(0)
     serve(_socket.socket(fileno=sock_fd))

@@ -20,6 +20,8 @@ header b"<exit> <timed_out> <len stdout> <len stderr>\\n" and the raw bytes, the
 
 from __future__ import annotations
 
+import atexit
+import builtins
 import marshal
 import os
 import resource
@@ -32,8 +34,6 @@ _KILL = 9  # SIGKILL; the `signal` module is avoided because it imports `enum`.
 
 def _execute(name: str, source: str) -> int:
     """Run one program as `__main__` and return its exit code (in the child)."""
-    import builtins
-
     if not hasattr(builtins, "exit"):  # -S skips `site`, which defines exit/quit
         setattr(builtins, "exit", sys.exit)  # noqa: B010
         setattr(builtins, "quit", sys.exit)  # noqa: B010
@@ -86,9 +86,7 @@ def _finalize() -> None:
             threading._shutdown()
     except BaseException:
         pass
-    try:
-        import atexit
-
+    try:  # noqa: SIM105 (contextlib costs start-up time)
         atexit._run_exitfuncs()
     except BaseException:
         pass
