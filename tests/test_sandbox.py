@@ -29,7 +29,8 @@ from subterfuge.sandbox import (
     bwrap_available,
     get_backend,
 )
-from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix
+from subterfuge.sandbox import bwrap as bwrap_module
+from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix, static_bash
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
 from subterfuge.sandbox.slot import BOOT, INLINE_BYTES, Slot, boot_code
@@ -649,6 +650,35 @@ async def test_agent_has_no_capabilities_and_cannot_read_pid1(sb: BwrapSandbox) 
         "Seccomp:\t2": "2",
     }
     assert result.stderr.count("Permission denied") == 2, result.stderr
+
+
+@needs_bwrap
+async def test_the_shell_is_the_static_bash_where_installed(sb: BwrapSandbox) -> None:
+    if static_bash() is None:
+        pytest.skip("bash-static is not installed (or not the same version as bash)")
+    result = await sb.run(
+        "echo $BASH; grep -c ld-linux /proc/$$/maps; bash -c 'echo ${BASH_VERSION}'"
+    )
+    bash, loaders, version = result.stdout.split()
+    assert bash == "/usr/bin/bash" and loaders == "0"  # the same path, no dynamic loader
+    assert (
+        version
+        == subprocess.run(
+            ["bash", "-c", "echo $BASH_VERSION"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+
+
+def test_a_static_bash_of_another_version_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "bash-static"
+    other.write_text("#!/bin/sh\necho 'GNU bash, version 4.0.0(1)-release'\n")
+    other.chmod(0o755)
+    monkeypatch.setattr(bwrap_module, "STATIC_BASH", str(other))
+    assert static_bash.__wrapped__() is None
+    monkeypatch.setattr(bwrap_module, "STATIC_BASH", str(tmp_path / "missing"))
+    assert static_bash.__wrapped__() is None
 
 
 @needs_bwrap

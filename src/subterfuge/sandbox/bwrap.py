@@ -52,14 +52,41 @@ TMP_BYTES = 64 << 20
 
 @cache
 def system_args() -> tuple[str, ...]:
-    """Read-only views of the host's system directories (links kept as links)."""
+    """Read-only views of the host's system directories (links kept as links), with
+    the statically linked build of the same bash as `bash` where there is one."""
     args: list[str] = []
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             args += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             args += ["--ro-bind", d, d]
+    if static := static_bash():
+        args += ["--ro-bind", static, os.path.realpath("/bin/bash")]
     return tuple(args)
+
+
+STATIC_BASH = "/usr/bin/bash-static"
+"""Debian's `bash-static`: the same bash, linked statically."""
+
+
+@cache
+def static_bash() -> str | None:
+    """`STATIC_BASH` if it is the same version as /bin/bash, else None.
+
+    Every episode starts a bash and every command forks one: without the dynamic
+    loader's work (libraries mapped and relocated) each costs ~0.5 ms and ~100 KiB
+    less. The agent sees the same bash at the same path.
+    """
+    import subprocess
+
+    versions = []
+    for bash in (STATIC_BASH, "/bin/bash"):
+        if not os.access(bash, os.X_OK):
+            return None
+        done = subprocess.run([bash, "--version"], capture_output=True, check=False)
+        versions.append((done.returncode, done.stdout.partition(b"\n")[0]))
+    same = versions[0] == versions[1] and versions[0][0] == 0
+    return STATIC_BASH if same else None
 
 
 LITTLE_LEFT = (64, 1 << 20)
