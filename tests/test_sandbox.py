@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import marshal
 import os
@@ -287,6 +288,63 @@ async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
         assert not slot.alive
     finally:
         slot.destroy(remove=False)
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter ("Z": exited, not reaped), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+@needs_bwrap
+async def test_a_warm_sandbox_is_its_pid1_alone_and_is_reaped() -> None:
+    # bwrap's process, which only waited for pid 1, is gone: pid 1 is ours, and
+    # closing the backend kills and reaps it (no zombie left behind).
+    backend = BwrapBackend()
+    try:
+        sb = await backend.create([ENV], FILES, FAST)
+        pid1 = sb._slot.pid1
+        with open(f"/proc/{pid1}/stat") as f:  # its parent: this process, not bwrap
+            assert int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+        await sb.close()
+    finally:
+        backend.close()
+    assert _state(pid1) is None
+
+
+@needs_bwrap
+def test_the_sandboxes_of_a_killed_harness_end() -> None:
+    # kill -9 the harness: its pid 1s read the end of their sockets and exit.
+    script = (
+        "import asyncio, sys\n"
+        "from subterfuge.sandbox import BwrapBackend, Limits\n"
+        "async def main():\n"
+        "    sb = await BwrapBackend().create(['/root/rl_environment'], {}, Limits())\n"
+        "    await sb.run('sleep 1000 &')\n"
+        "    print(sb._slot.pid1, flush=True)\n"
+        "    await asyncio.sleep(1000)\n"
+        "asyncio.run(main())\n"
+    )
+    src = str(Path(__file__).parents[1] / "src")
+    harness = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, env={"PYTHONPATH": src}
+    )
+    try:
+        assert harness.stdout is not None
+        pid1 = int(harness.stdout.readline())
+        assert _state(pid1) not in (None, "Z")
+    finally:
+        harness.kill()
+        harness.wait()
+    deadline = time.monotonic() + 10
+    while _state(pid1) not in (None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _state(pid1) in (None, "Z")
+    with contextlib.suppress(ChildProcessError):  # adopted by this process, if a subreaper
+        os.waitpid(pid1, 0)
 
 
 @pytest.mark.parametrize("error", [FileNotFoundError, PermissionError])

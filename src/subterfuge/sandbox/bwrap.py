@@ -37,7 +37,14 @@ from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runn
 from subterfuge.sandbox.procs import descendants, kill_pids, naming, rmtree
 from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
-from subterfuge.sandbox.slot import Command, Slot, SlotShell, boot_code, start_shell
+from subterfuge.sandbox.slot import (
+    Command,
+    Slot,
+    SlotShell,
+    become_subreaper,
+    boot_code,
+    start_shell,
+)
 from subterfuge.sandbox.uids import UidPool, user_processes
 from subterfuge.sandbox.workspace import populate, top_levels
 
@@ -133,7 +140,7 @@ def kernel_counts_per_userns() -> bool:
     return (major, minor) >= (5, 14)
 
 
-def namespace_args(bwrap: str) -> list[str]:
+def namespace_args(bwrap: str, die_with_parent: bool = True) -> list[str]:
     """bwrap with every namespace, uid 0 of its own user namespace, no capabilities,
     and the host's system directories read-only: what every sandbox starts from.
 
@@ -142,7 +149,8 @@ def namespace_args(bwrap: str) -> list[str]:
     change its namespaces' sysctls (IPC limits, `pid_max`) for the episodes after.
     """
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
-    args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
+    args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
+    args += ["--die-with-parent"] if die_with_parent else []
     args += ["--new-session", "--hostname", "sandbox", *system_args()]
     return [*args, "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
 
@@ -329,8 +337,10 @@ class BwrapBackend:
         self._base_ready = False
         self._idle: dict[tuple[str, ...], list[Slot]] = {}
         self._slots: set[Slot] = set()
-        # Slots die with the harness anyway (--die-with-parent); this ends them with us.
+        # Slots die with the harness anyway (pid 1 ends when its socket closes); this
+        # ends them with us. Their pid 1s are ours once bwrap is gone: we reap them.
         weakref.finalize(self, _destroy_all, self._slots)
+        become_subreaper()
 
     def _command(self, fs: Path, tops: Sequence[str], uid: int | None) -> Command:
         def command(info_fd: int) -> list[str]:
@@ -415,8 +425,9 @@ def _destroy_all(slots: set[Slot]) -> None:
 
 
 def sandbox_args(backend: BwrapBackend, fs: Path, tops: Sequence[str], info_fd: int) -> list[str]:
-    """bwrap's arguments for a slot: its files read-write, the rest read-only, our pid 1."""
-    args = namespace_args(backend.bwrap)
+    """bwrap's arguments for a slot: its files read-write, the rest read-only, our pid 1.
+    Not --die-with-parent: pid 1 outlives bwrap's process (`slot.Slot._adopt`)."""
+    args = namespace_args(backend.bwrap, die_with_parent=False)
     if "tmp" not in tops:
         args += ["--size", str(TMP_BYTES)] if backend.tmpfs_size else []
         args += ["--tmpfs", "/tmp"]

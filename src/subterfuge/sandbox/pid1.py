@@ -37,7 +37,7 @@ too large for one message comes as `LARGE` with a memfd holding it):
   ("reset",)                                            -> ("ok",) or ("error", why)
   ("grade", programs, timeout, cap, rlimits, seccomp) + memfd -> ("ok",) once the result
                                                         document is in the memfd
-It announces itself with ("ready",) once started.
+It announces itself with ("ready",) once started, with a pidfd for itself.
 """
 
 from __future__ import annotations
@@ -454,7 +454,12 @@ def serve(sock: _socket.socket) -> None:
     events = select.poll()
     for fd in (sock.fileno(), wake_r):
         events.register(fd, select.POLLIN)
-    sock.send(marshal.dumps(("ready",), 4))
+    # With a descriptor for this process: the host waits on it and kills through it once
+    # bwrap's own process, which only waits for this one, is gone (`slot.Slot._adopt`).
+    me = os.pidfd_open(os.getpid())
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me.to_bytes(4, sys.byteorder))]
+    sock.sendmsg([marshal.dumps(("ready",), 4)], rights)
+    os.close(me)
     while True:
         ready = [fd for fd, _ in events.poll()]
         if wake_r in ready:

@@ -1,8 +1,12 @@
 """Warm sandboxes ("slots"): one bubblewrap sandbox serves episode after episode.
 
 A slot is a host directory (`<base>/slot-<pid ns>-<pid>-XXXX/fs/<top>`,
-bind-mounted into the sandbox), a bwrap process whose pid 1 is `pid1.py`, and
-the socket to that pid 1.
+bind-mounted into the sandbox), the sandbox's pid 1 (`pid1.py`), and the socket
+to that pid 1. bwrap's own process, which only waits for pid 1 to exit, is let go
+once pid 1 is ready (~0.2 MiB and a process per sandbox): pid 1 then belongs to
+this process, a child subreaper (`become_subreaper`), which waits on it and kills
+it through a pidfd pid 1 sent with its first message. Pid 1 ends by itself when
+its socket closes, so the sandboxes of a harness that died go with it.
 Between two episodes pid 1 kills every process and empties what lies outside the
 episode's files, and the host empties the files; the namespaces and mounts,
 which cost most of a new sandbox, are kept. A slot whose pid 1 is gone or fails
@@ -17,6 +21,8 @@ import functools
 import json
 import marshal
 import os
+import select
+import signal
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
@@ -49,6 +55,20 @@ def _memfd(data: bytes) -> int:
         os.close(fd)
         raise
     return fd
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Adopt our descendants' orphans (the slots' pid 1s once bwrap is gone): they stay in
+    this process's tree and are reaped here (`Slot.destroy`). False where refused."""
+    import ctypes  # (the harness only; pid 1 has its own)
+
+    try:
+        return bool(ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):  # not Linux, or no prctl
+        return False
 
 
 Command = Callable[[int], list[str]]
@@ -133,6 +153,11 @@ class Slot:
         self._command = command
         self._python, self._code = python
         self._proc: subprocess.Popen[bytes] | None = None
+        """bwrap's process, until pid 1 is ready."""
+        self._pidfd: int | None = None
+        """Pid 1's, from then on."""
+        self._stderr: int | None = None
+        """Where bwrap and pid 1 write (read for their last words)."""
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
         self._owed = 0
@@ -197,7 +222,11 @@ class Slot:
     # --- the sandbox's life ----------------------------------------------------------
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None and self._sock is not None
+        if self._sock is None:
+            return False
+        if self._pidfd is not None:
+            return not _exited(self._pidfd)
+        return self._proc is not None and self._proc.poll() is None
 
     async def boot(self) -> None:
         """Start the sandbox (again, if its pid 1 died) over the same files."""
@@ -217,6 +246,8 @@ class Slot:
                 stderr=subprocess.PIPE,
                 env={},
             )
+            assert self._proc.stderr is not None
+            self._stderr = self._proc.stderr.fileno()
         except BaseException as exc:
             ours.close()
             os.close(info_r)
@@ -231,9 +262,7 @@ class Slot:
         ours.setblocking(False)
         self._sock, self._owed = ours, 0
         try:
-            reply = await asyncio.wait_for(self._recv(), BOOT_SECONDS)
-            if reply != ("ready",):
-                raise SandboxError(f"sandbox pid 1 said {reply!r}")
+            self._adopt(await asyncio.wait_for(self._recv_ready(), BOOT_SECONDS))
             self.pid1 = int(json.loads(os.read(info_r, 1 << 16) or b"{}")["child-pid"])
         except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
             err = await self._last_words(kill=True)
@@ -242,26 +271,75 @@ class Slot:
         finally:
             os.close(info_r)
 
+    async def _recv_ready(self) -> int:
+        """Pid 1's first message, ("ready",) with a pidfd for itself: the pidfd."""
+        assert self._sock is not None
+        sock, loop = self._sock, asyncio.get_running_loop()
+        got: asyncio.Future[tuple[bytes, list[int]]] = loop.create_future()
+
+        def readable() -> None:
+            if got.done():
+                return
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                got.set_exception(exc)
+            else:
+                got.set_result((data, fds))
+
+        loop.add_reader(sock.fileno(), readable)
+        try:
+            data, fds = await got
+        except BaseException:  # cancelled (timed out) with the message already taken
+            if got.done() and not got.cancelled() and got.exception() is None:
+                for fd in got.result()[1]:
+                    os.close(fd)
+            raise
+        finally:
+            loop.remove_reader(sock.fileno())
+        if not data:
+            raise await self._gone()
+        if marshal.loads(data) != ("ready",) or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxError(f"sandbox pid 1 said {data[:40]!r} with {len(fds)} descriptors")
+        return fds[0]
+
+    def _adopt(self, pidfd: int) -> None:
+        """Keep pid 1 by its pidfd and end bwrap's process (without --die-with-parent, pid 1
+        outlives it, and comes to us: `become_subreaper`)."""
+        self._pidfd = pidfd
+        proc, self._proc = self._proc, None
+        assert proc is not None
+        proc.kill()
+        proc.wait()
+        if proc.stderr is not None:  # our copy of the descriptor stays open in `_stderr`
+            self._stderr = os.dup(proc.stderr.fileno())
+            proc.stderr.close()
+
     async def _gone(self) -> SandboxError:
         """The error for a dead pid 1, with its last words (a traceback) if it left any."""
         last = await self._last_words(kill=False)
         return SandboxError("the sandbox's pid 1 is gone" + (f": {last}" if last else ""))
 
     async def _last_words(self, kill: bool) -> str:
-        """The end of what bwrap and pid 1 wrote to stderr, once bwrap has exited.
+        """The end of what bwrap and pid 1 wrote to stderr, once the sandbox has ended.
 
         With `kill`, end it first. Without, wait up to a second: pid 1's socket closes
-        a moment before bwrap exits. Read without blocking the event loop either way.
+        a moment before it exits. Read without blocking the event loop either way.
         """
-        proc = self._proc
-        if proc is None or proc.stderr is None:
+        if self._stderr is None:
             return ""
-        if kill and proc.poll() is None:
-            proc.kill()
-        if proc.poll() is None:
-            with contextlib.suppress(OSError, TimeoutError):  # gone meanwhile; still running
-                await wait_gone(os.pidfd_open(proc.pid), 5.0 if kill else 1.0)
-        fd, chunks = proc.stderr.fileno(), []
+        if kill:
+            self._kill()
+        with contextlib.suppress(OSError, TimeoutError):  # gone meanwhile; still running
+            if self._pidfd is not None:
+                await wait_gone(os.dup(self._pidfd), 5.0 if kill else 1.0)
+            elif self._proc is not None and self._proc.poll() is None:
+                await wait_gone(os.pidfd_open(self._proc.pid), 5.0 if kill else 1.0)
+        fd, chunks = self._stderr, []
         os.set_blocking(fd, False)
         with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
             while chunk := os.read(fd, 1 << 16):
@@ -317,20 +395,47 @@ class Slot:
             raise SandboxError(f"sandbox pid 1: {reply[-1]}")
         return reply
 
+    def _kill(self) -> None:
+        """SIGKILL to pid 1 (every process of the sandbox dies with it), or to bwrap before
+        pid 1 was adopted (--die-with-parent is off: its child gets the socket's EOF)."""
+        with contextlib.suppress(ProcessLookupError):
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            elif self._proc is not None:
+                self._proc.kill()
+
     def destroy(self, remove: bool = True) -> None:
-        """Kill the sandbox (pid 1 dies with bwrap, and every process with pid 1)."""
+        """Kill the sandbox and reap its pid 1 (or bwrap), then remove its files."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._kill()
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is not None:
+            try:
+                _exited(pidfd, timeout=10.0)  # (a SIGKILLed namespace ends in milliseconds)
+                with contextlib.suppress(ChildProcessError):  # not ours: init reaps it
+                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            finally:
+                os.close(pidfd)
         proc, self._proc = self._proc, None
         if proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
             proc.wait()
             if proc.stderr is not None:
                 proc.stderr.close()
+                self._stderr = None
+        if self._stderr is not None:
+            os.close(self._stderr)
+            self._stderr = None
         if remove:
             rmtree(self.root)
+
+
+def _exited(pidfd: int, timeout: float = 0.0) -> bool:
+    """Whether the process behind `pidfd` has exited, waiting up to `timeout` seconds."""
+    waiting = select.poll()
+    waiting.register(pidfd, select.POLLIN)
+    return bool(waiting.poll(int(timeout * 1000)))
 
 
 class SlotShell:
