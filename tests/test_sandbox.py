@@ -9,6 +9,7 @@ import marshal
 import os
 import resource
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -262,7 +263,8 @@ def test_pid1_refuses_code_compiled_for_another_python() -> None:
 
 
 def test_pid1_refuses_to_start_where_proc_sys_is_writable() -> None:
-    # Here, outside any sandbox, /proc/sys is mounted read-write.
+    if os.statvfs("/proc/sys").f_flag & os.ST_RDONLY:
+        pytest.skip("/proc/sys is read-only here (a container?): nothing to refuse")
     fd = os.memfd_create("code")
     try:
         os.write(fd, boot_code(None))
@@ -508,6 +510,23 @@ async def test_grader_cannot_ptrace_runner(sb: BwrapSandbox) -> None:
 
 
 @needs_bwrap
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="no filter here")
+async def test_grading_programs_run_under_the_tracing_filter(sb: BwrapSandbox) -> None:
+    # Reaching into a process (even its own) is denied in grading, allowed in the shell.
+    # (pid 1 being non-dumpable would refuse a ptrace anyway: this checks the filter.)
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "done = libc.process_vm_readv(os.getpid(), None, 0, None, 0, 0)\n"
+        "print(done, ctypes.get_errno() if done else 0)\n"
+    )
+    results = await sb.grade({"reach": code})
+    assert results["reach"].stdout == "-1 1\n", results  # EPERM
+    shell = await sb.run(f"python3 -c {ansi_c_quote(code)}")
+    assert shell.stdout == "0 0\n", shell
+
+
+@needs_bwrap
 async def test_grading_program_cannot_forge_results_or_outlive_itself(sb: BwrapSandbox) -> None:
     # The first program writes a forged result document into every descriptor it
     # could have inherited and leaves a daemon behind; neither may reach the next.
@@ -741,12 +760,63 @@ def test_a_static_bash_of_another_version_is_not_used(
 
 @needs_bwrap
 async def test_agent_cannot_change_the_namespaces_sysctls(sb: BwrapSandbox) -> None:
-    # uid 0 of the sandbox owns its IPC and pid namespaces: with /proc/sys writable it
-    # could shrink the IPC limits or pid_max for every later episode of the sandbox.
+    # uid 0 of the sandbox owns its IPC namespace (and, since Linux 6.14, pid_max is
+    # per pid namespace): with /proc/sys writable it could shrink the IPC limits or
+    # pid_max for every later episode of the sandbox. Older kernels refuse some of
+    # these writes themselves (permission denied) before the mount's read-only flag.
+    mounts = (await sb.run("grep ' /proc/sys ' /proc/self/mountinfo")).stdout.split()
+    assert mounts and mounts[5].split(",")[0] == "ro"
     for path, value in (("kernel/pid_max", "301"), ("kernel/shmmni", "0")):
+        before = (await sb.run(f"cat /proc/sys/{path}")).stdout
         result = await sb.run(f"echo {value} > /proc/sys/{path}; cat /proc/sys/{path}")
-        assert "Read-only file system" in result.stderr
-        assert result.stdout.strip() not in ("", value)
+        assert "Read-only file system" in result.stderr or "Permission denied" in result.stderr
+        assert result.stdout == before != ""
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="_sysctl is an x86_64 call")
+async def test_the_old_sysctl_call_is_denied(sb: BwrapSandbox) -> None:
+    # Before Linux 5.5 `_sysctl` wrote sysctls past /proc/sys's read-only mount.
+    code = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.syscall(156, None), ctypes.get_errno())\n"
+    )
+    result = await sb.run(f"python3 -c {ansi_c_quote(code)}")
+    assert result.stdout == "-1 1\n", result  # EPERM (ENOSYS, 38, where unfiltered)
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root")
+def test_what_the_host_mounts_below_proc_sys_stays_hidden() -> None:
+    # /proc/sys is the host's, bound read-only, and a bind brings the mounts below it
+    # (binfmt_misc's registrations): those are covered. A host mount is made in a
+    # mount namespace of its own, where a harness then runs.
+    script = (
+        "import asyncio\n"
+        "from subterfuge.sandbox import BwrapBackend, Limits\n"
+        "async def main():\n"
+        "    backend = BwrapBackend()\n"
+        "    sb = await backend.create(['/root/rl_environment'], {}, Limits())\n"
+        "    r = await sb.run('ls -A /proc/sys/fs/binfmt_misc; touch /proc/sys/fs/binfmt_misc/x')\n"
+        "    print(repr(r.stdout), 'Read-only file system' in r.stderr)\n"
+        "    await sb.close()\n"
+        "    backend.close()\n"
+        "asyncio.run(main())\n"
+    )
+    mount = (
+        "mount -t tmpfs host /proc/sys/fs/binfmt_misc && "
+        "echo host-only > /proc/sys/fs/binfmt_misc/registration && "
+        f'exec "$0" -c {shlex.quote(script)}'
+    )
+    env = {"PYTHONPATH": str(Path(__file__).parents[1] / "src"), "PATH": os.environ["PATH"]}
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, sys.executable],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    if done.returncode != 0 and "mount" in done.stderr and "sandbox" not in done.stderr:
+        pytest.skip(f"cannot mount below /proc/sys here: {done.stderr.strip()}")
+    assert done.stdout == "'' True\n", done.stderr
 
 
 PID1_SABOTAGE = (

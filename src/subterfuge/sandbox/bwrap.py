@@ -142,17 +142,44 @@ def kernel_counts_per_userns() -> bool:
 
 def namespace_args(bwrap: str, die_with_parent: bool = True) -> list[str]:
     """bwrap with every namespace, uid 0 of its own user namespace, no capabilities,
-    and the host's system directories read-only: what every sandbox starts from.
-
-    /proc/sys is read-only too (a sysctl file shows the namespaces of the process
-    reading it, whichever proc mount it is in): uid 0 of the sandbox could otherwise
-    change its namespaces' sysctls (IPC limits, `pid_max`) for the episodes after.
-    """
+    and the host's system directories read-only: what every sandbox starts from
+    (/proc/sys read-only too: `proc_sys_args`)."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
     args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
     args += ["--die-with-parent"] if die_with_parent else []
     args += ["--new-session", "--hostname", "sandbox", *system_args()]
-    return [*args, "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
+    return [*args, "--dev", "/dev", "--proc", "/proc", *proc_sys_args()]
+
+
+@cache
+def proc_sys_args() -> tuple[str, ...]:
+    """/proc/sys read-only, or uid 0 of the sandbox could change its namespaces' sysctls
+    (IPC limits; `pid_max` since Linux 6.14) for the episodes after.
+
+    bwrap binds from the host: the host's /proc/sys, whose files show the namespaces of
+    the process reading them, whichever proc mount they are in. The bind brings what is
+    mounted below it on the host (binfmt_misc's registrations, say): each such mount is
+    covered by an empty read-only tmpfs (an automount there is triggered on the host).
+    """
+    args = ["--ro-bind", "/proc/sys", "/proc/sys"]
+    for point in mounts_below("/proc/sys"):
+        args += ["--tmpfs", point, "--remount-ro", point]
+    return tuple(args)
+
+
+def mounts_below(top: str) -> list[str]:
+    """This mount namespace's outermost mount points strictly below `top`."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        points = {_unescape(line.split()[4]) for line in f}
+    below = sorted(p for p in points if p.startswith(top.rstrip("/") + "/"))
+    return [p for p in below if not any(p.startswith(q + "/") for q in below)]
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for code in ("\\040", "\\011", "\\012", "\\134"):
+        field = field.replace(code, chr(int(code[1:], 8)))
+    return field
 
 
 def setpriv_argv(setpriv: str | None, uid: int | None) -> list[str]:

@@ -91,6 +91,7 @@ class _BareCall(_Call):
     """For calls in forked grading programs: saving errno around a call touches thread state."""
 
     _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = _Int  # (ctypes reads a class's own attributes only)
 
 
 _LIBC = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # (NULL: this program)

@@ -104,7 +104,11 @@ def _child(name: str, source: str, out: int, err: int, prepare: object) -> None:
         # would let agent code write into what the harness parses.
         os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         if callable(prepare):
-            prepare()
+            try:
+                prepare()
+            except BaseException as exc:  # say why, on the program's stderr
+                os.write(2, f"grading set-up failed: {exc!r}\n".encode())
+                raise
         code = _execute(name, source)
     finally:
         os._exit(code)

@@ -5,7 +5,9 @@ ptrace the grading process (same uid) and forge another program's result, so
 grading denies ptrace, process_vm_readv/writev and pidfd_getfd. A warm sandbox
 outlives its episode (see `pid1.py`), so both the shell and grading also deny
 the two kinds of kernel object that outlive every process and that pid 1 cannot
-list to remove: POSIX message queues and keys in the user namespace's keyrings.
+list to remove: POSIX message queues and keys in the user namespace's keyrings,
+and the old `_sysctl` call (x86_64, before Linux 5.5), which writes sysctls past
+the read-only mount of /proc/sys.
 Pid 1 runs as the agent's uid, so the kernel would also let the agent lower pid
 1's resource limits or priority (`prlimit --pid 1`) and make grading fail:
 those calls are denied when they name pid 1 (or every process of a user or
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import platform
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
@@ -46,6 +49,7 @@ _ARCHES: dict[str, tuple[int, dict[str, int], int]] = {
             "ioprio_set": 251,
             "prlimit64": 302,
             "sched_setattr": 314,
+            "_sysctl": 156,
         },
         0x40000000,
     ),
@@ -72,7 +76,7 @@ _ARCHES: dict[str, tuple[int, dict[str, int], int]] = {
     ),
 }
 
-LEFTOVERS = ("mq_open", "add_key", "request_key", "keyctl")
+LEFTOVERS = ("mq_open", "add_key", "request_key", "keyctl", "_sysctl")
 """Objects that would outlive the episode in a warm sandbox: pid 1 denies them to itself,
 so to everything in the sandbox."""
 TRACING = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd")
@@ -108,7 +112,7 @@ def filter_program(
     """The compiled filter denying `denied` outright and each `guarded` syscall when one of
     its tests matches, on this machine; None where the arch is unknown."""
     arch = _ARCHES.get(platform.machine())
-    if arch is None:
+    if arch is None or sys.maxsize <= 2**32:  # (a 32-bit interpreter makes 32-bit calls)
         return None
     audit, numbers, foreign = arch
     # (code, jump if true, jump if false, k); a jump is a count of instructions to skip
@@ -120,7 +124,8 @@ def filter_program(
     ]
     if foreign:
         prog.append((_JGE, _DENY_LABEL, 0, foreign))
-    prog += [(_JEQ, _DENY_LABEL, 0, numbers[name]) for name in denied]
+    # (a call this architecture lacks needs no denial)
+    prog += [(_JEQ, _DENY_LABEL, 0, numbers[name]) for name in denied if name in numbers]
     for name, tests in (guarded or {}).items():
         # not this syscall: skip its block (the accumulator still holds the number)
         prog.append((_JEQ, 0, 2 * len(tests) + 1, numbers[name]))
