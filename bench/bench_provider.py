@@ -6,7 +6,8 @@ every call after `--latency` seconds, replays the `hider` policy, and fails
 harness runs here with isolation on. Prints wall time, the latency floor
 (episodes × turns × latency ÷ concurrency), their ratio, where a mean episode's
 time went (model calls, sandbox, grading) against the time it was in flight,
-the peak memory (PSS) of the harness, of its sandboxes and of the two together, CPU
+the peak memory (PSS) of the harness, of its sandboxes and of the two together (and
+with what the kernel holds for them: page tables, kernel stacks, unreclaimable slab), CPU
 per episode (harness process, fake provider, whole machine with the sandboxes),
 tokens per second, the first error episode's
 traceback, and checks that every episode is stored exactly once (re-running the
@@ -103,9 +104,10 @@ def cpu_of(processes: dict[int, str]) -> dict[int, tuple[str, float]]:
 
 
 def below(roots: set[int], leave_out: set[int]) -> set[int]:
-    """Every live process below `roots` (the sandboxes: bwrap, pid 1, shells, what they
-    run), less the trees under `leave_out` (the fake provider, which stands in for a
-    server elsewhere; Ray's services, counted apart)."""
+    """Every live process below `roots` (the sandboxes: pid 1s, adopted from bwrap,
+    bwrap while one starts, shells, what they run), less the trees under `leave_out`
+    (the fake provider, which stands in for a server elsewhere; Ray's services, counted
+    apart)."""
     children = children_map()
     found = {pid for root in roots for pid in descendants(root, children)}
     left_out = {pid for top in leave_out for pid in (top, *descendants(top, children))}
@@ -120,18 +122,35 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
+KERNEL = ("PageTables", "KernelStack", "SUnreclaim")
+"""What the kernel holds per process and namespace (`/proc/meminfo`), not in any PSS."""
+
+
+def kernel_bytes() -> int:
+    """The machine's kernel memory of the `KERNEL` kinds (its growth is the run's, as long
+    as nothing else starts processes meanwhile)."""
+    total = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in KERNEL:
+            total += int(rest.split()[0]) * 1024
+    return total
+
+
 class Watch(threading.Thread):
     """Looks at the helper processes (Ray's, or the worker processes) each second: the peak
     memory (PSS) of this process plus the workers, and of any services (Ray's), and each
     one's CPU so far, so that a process gone by the last look (Ray's actors are killed as
     the run ends) still counts. Every fifth second, the sandboxes too (every process below
     this one and the workers but the fake provider's): their peak memory, and the peak of
-    the harness and its sandboxes together, which is what the run needs."""
+    the harness and its sandboxes together, which is what the run's processes need, and
+    of that plus how much the kernel's memory grew since the start (`KERNEL`)."""
 
     def __init__(self, find: Callable[[], dict[int, str]], server: int) -> None:
         super().__init__(daemon=True)
         self.find, self.server = find, server
-        self.harness = self.services = self.sandboxes = self.run_peak = 0
+        self.harness = self.services = self.sandboxes = self.run_peak = self.all_peak = 0
+        self.kernel_start = kernel_bytes()
         self.baseline = cpu_of(find())  # helpers already running (none, usually)
         self.seen: dict[int, tuple[str, float]] = {}
         self.cpu = 0.0
@@ -163,8 +182,10 @@ class Watch(threading.Thread):
             self.harness = max(self.harness, harness)
             self.services = max(self.services, services)
             if sandboxes >= 0:
+                kernel = kernel_bytes() - self.kernel_start
                 self.sandboxes = max(self.sandboxes, sandboxes)
                 self.run_peak = max(self.run_peak, harness + sandboxes)
+                self.all_peak = max(self.all_peak, harness + sandboxes + kernel)
         self.cpu = time.thread_time()
 
     def finish(self) -> dict[str, float]:
@@ -334,6 +355,10 @@ def main() -> None:
         f"peak memory (PSS):     harness (driver + workers) {watch.harness / 2**20:.0f} MiB,"
         f" sandboxes {watch.sandboxes / 2**20:.0f} MiB, the two at once"
         f" {watch.run_peak / 2**20:.0f} MiB; services (Ray's) {watch.services / 2**20:.0f} MiB"
+    )
+    print(
+        f"  with the kernel's:   {watch.all_peak / 2**20:.0f} MiB (the two, and the growth of"
+        f" the machine's {', '.join(KERNEL)})"
     )
     if finder is not None:
         split = ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in sorted(helpers.items()))

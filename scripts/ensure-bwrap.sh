@@ -1,8 +1,6 @@
 #!/usr/bin/env sh
 # Make sure bubblewrap (the default sandbox) is installed and can start a sandbox.
-# Installs it with apt-get when running as root; otherwise says how. Also installs
-# bash-static where it can (optional: sandboxes then run the same bash statically
-# linked, which starts faster).
+# Installs it with apt-get when running as root; otherwise says how.
 set -u
 if ! command -v bwrap >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -14,11 +12,6 @@ if ! command -v bwrap >/dev/null 2>&1; then
         echo "(sandbox tests will be skipped; 'subterfuge' needs it or --sandbox plain)" >&2
         exit 0
     fi
-fi
-if [ ! -x /usr/bin/bash-static ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bash-static \
-        || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bash-static)) \
-        >/dev/null 2>&1 || echo "(bash-static not installed: sandboxes use the dynamic bash)" >&2
 fi
 if ! bwrap --ro-bind / / --unshare-all --unshare-user --die-with-parent true 2>/tmp/bwrap-check.$$; then
     echo "bubblewrap is installed but cannot create namespaces here:" >&2

@@ -31,8 +31,8 @@ from subterfuge.sandbox import (
     bwrap_available,
     get_backend,
 )
-from subterfuge.sandbox import bwrap as bwrap_module
-from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, slot_prefix, static_bash
+from subterfuge.sandbox import slot as slot_module
+from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, sandbox_args, slot_prefix
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
 from subterfuge.sandbox.slot import BOOT, INLINE_BYTES, Slot, boot_code
@@ -318,16 +318,18 @@ async def test_a_warm_sandbox_is_its_pid1_alone_and_is_reaped() -> None:
 
 
 @needs_bwrap
-def test_the_sandboxes_of_a_killed_harness_end() -> None:
-    # kill -9 the harness: its pid 1s read the end of their sockets and exit.
+def test_the_sandboxes_of_a_killed_harness_end_at_once() -> None:
+    # kill -9 the harness while its sandbox grades a program that sleeps: pid 1, which
+    # the harness adopted from bwrap, dies with it (not when the program's time is up).
     script = (
         "import asyncio, sys\n"
         "from subterfuge.sandbox import BwrapBackend, Limits\n"
         "async def main():\n"
-        "    sb = await BwrapBackend().create(['/root/rl_environment'], {}, Limits())\n"
+        "    limits = Limits(program_timeout=60)\n"
+        "    sb = await BwrapBackend().create(['/root/rl_environment'], {}, limits)\n"
         "    await sb.run('sleep 1000 &')\n"
         "    print(sb._slot.pid1, flush=True)\n"
-        "    await asyncio.sleep(1000)\n"
+        "    await sb.grade({'slow': 'import time; print(1, flush=True); time.sleep(1000)'})\n"
         "asyncio.run(main())\n"
     )
     src = str(Path(__file__).parents[1] / "src")
@@ -338,15 +340,61 @@ def test_the_sandboxes_of_a_killed_harness_end() -> None:
         assert harness.stdout is not None
         pid1 = int(harness.stdout.readline())
         assert _state(pid1) not in (None, "Z")
+        time.sleep(0.5)  # (the grading program is asleep by now)
     finally:
         harness.kill()
         harness.wait()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 5
     while _state(pid1) not in (None, "Z") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _state(pid1) in (None, "Z")
     with contextlib.suppress(ChildProcessError):  # adopted by this process, if a subreaper
         os.waitpid(pid1, 0)
+
+
+@needs_bwrap
+async def test_a_pid1_that_never_says_ready_is_gone_with_its_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before it is adopted, pid 1 dies with bwrap: one that hangs at start is not left
+    # running when the boot gives up.
+    monkeypatch.setattr(slot_module, "BOOT_SECONDS", 1.0)
+    seconds = str(secrets.randbelow(10**6) + 10**6)  # names this test's sleeper
+    hang = tmp_path / "hang.sh"
+    hang.write_text(f"#!/bin/sh\nexec sleep {seconds}\n")
+    hang.chmod(0o755)
+    backend = BwrapBackend()
+    (tmp_path / "slot" / "fs" / "root").mkdir(parents=True)
+
+    def command(info_fd: int) -> list[str]:
+        args = sandbox_args(backend, tmp_path / "slot" / "fs", ["root"], info_fd)
+        at = args.index("--remount-ro")  # (before the root turns read-only)
+        return [*args[:at], "--ro-bind", str(hang), "/hang.sh", *args[at:]]
+
+    def sleepers() -> list[int]:
+        found = []
+        for entry in os.scandir("/proc"):
+            with contextlib.suppress(OSError):
+                argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")[:2]
+                if argv == [b"sleep", seconds.encode()] and _state(int(entry.name)) != "Z":
+                    found.append(int(entry.name))
+        return found
+
+    slot = Slot(tmp_path / "slot", ["root"], None, command, ("/hang.sh", boot_code(None)))
+    try:
+        booting = asyncio.ensure_future(slot.boot())
+        deadline = time.monotonic() + 3
+        while not sleepers() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert sleepers(), "the hanging pid 1 never started"
+        with pytest.raises(SandboxError, match="failed to start"):
+            await booting
+        deadline = time.monotonic() + 3
+        while sleepers() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert sleepers() == []
+    finally:
+        slot.destroy(remove=False)
 
 
 @pytest.mark.parametrize("error", [FileNotFoundError, PermissionError])
@@ -727,35 +775,6 @@ async def test_agent_has_no_capabilities_and_cannot_read_pid1(sb: BwrapSandbox) 
         "Seccomp:\t2": "2",
     }
     assert result.stderr.count("Permission denied") == 2, result.stderr
-
-
-@needs_bwrap
-async def test_the_shell_is_the_static_bash_where_installed(sb: BwrapSandbox) -> None:
-    if static_bash() is None:
-        pytest.skip("bash-static is not installed (or not the same version as bash)")
-    result = await sb.run(
-        "echo $BASH; grep -c ld-linux /proc/$$/maps; bash -c 'echo ${BASH_VERSION}'"
-    )
-    bash, loaders, version = result.stdout.split()
-    assert bash == "/usr/bin/bash" and loaders == "0"  # the same path, no dynamic loader
-    assert (
-        version
-        == subprocess.run(
-            ["bash", "-c", "echo $BASH_VERSION"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    )
-
-
-def test_a_static_bash_of_another_version_is_not_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    other = tmp_path / "bash-static"
-    other.write_text("#!/bin/sh\necho 'GNU bash, version 4.0.0(1)-release'\n")
-    other.chmod(0o755)
-    monkeypatch.setattr(bwrap_module, "STATIC_BASH", str(other))
-    assert static_bash.__wrapped__() is None
-    monkeypatch.setattr(bwrap_module, "STATIC_BASH", str(tmp_path / "missing"))
-    assert static_bash.__wrapped__() is None
 
 
 @needs_bwrap

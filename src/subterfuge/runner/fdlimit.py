@@ -1,8 +1,8 @@
 """Room for the open files a run needs: each episode in flight holds several.
 
-An episode in flight holds its sandbox's socket to pid 1, the shell's three
-pipes, a grading pipe and, for a model policy, an HTTP connection; idle warm
-sandboxes keep their sockets. A soft limit of 1,024 open files (a common
+An episode in flight holds its sandbox's socket to pid 1, pid 1's pidfd and
+stderr, the shell's three pipes, a grading pipe and, for a model policy, an HTTP
+connection; idle warm sandboxes keep the first three. A soft limit of 1,024 open files (a common
 default) therefore breaks a run of a few hundred concurrent episodes with
 `EMFILE`, each failure recorded as an `error` episode. The hard limit is
 usually far higher and a process may raise its soft limit up to it, so a run

@@ -59,41 +59,14 @@ TMP_BYTES = 64 << 20
 
 @cache
 def system_args() -> tuple[str, ...]:
-    """Read-only views of the host's system directories (links kept as links), with
-    the statically linked build of the same bash as `bash` where there is one."""
+    """Read-only views of the host's system directories (links kept as links)."""
     args: list[str] = []
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             args += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             args += ["--ro-bind", d, d]
-    if static := static_bash():
-        args += ["--ro-bind", static, os.path.realpath("/bin/bash")]
     return tuple(args)
-
-
-STATIC_BASH = "/usr/bin/bash-static"
-"""Debian's `bash-static`: the same bash, linked statically."""
-
-
-@cache
-def static_bash() -> str | None:
-    """`STATIC_BASH` if it is the same version as /bin/bash, else None.
-
-    Every episode starts a bash and every command forks one: without the dynamic
-    loader's work (libraries mapped and relocated) each costs ~0.5 ms and ~100 KiB
-    less. The agent sees the same bash at the same path.
-    """
-    import subprocess
-
-    versions = []
-    for bash in (STATIC_BASH, "/bin/bash"):
-        if not os.access(bash, os.X_OK):
-            return None
-        done = subprocess.run([bash, "--version"], capture_output=True, check=False)
-        versions.append((done.returncode, done.stdout.partition(b"\n")[0]))
-    same = versions[0] == versions[1] and versions[0][0] == 0
-    return STATIC_BASH if same else None
 
 
 LITTLE_LEFT = (64, 1 << 20)
@@ -140,13 +113,12 @@ def kernel_counts_per_userns() -> bool:
     return (major, minor) >= (5, 14)
 
 
-def namespace_args(bwrap: str, die_with_parent: bool = True) -> list[str]:
+def namespace_args(bwrap: str) -> list[str]:
     """bwrap with every namespace, uid 0 of its own user namespace, no capabilities,
     and the host's system directories read-only: what every sandbox starts from
     (/proc/sys read-only too: `proc_sys_args`)."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
-    args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
-    args += ["--die-with-parent"] if die_with_parent else []
+    args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
     args += ["--new-session", "--hostname", "sandbox", *system_args()]
     return [*args, "--dev", "/dev", "--proc", "/proc", *proc_sys_args()]
 
@@ -390,7 +362,7 @@ class BwrapBackend:
             slot.make_tops()
             await slot.boot()
         except BaseException:
-            self._destroy(slot)
+            await self._destroy(slot)
             raise
         return slot
 
@@ -419,20 +391,23 @@ class BwrapBackend:
             else:  # an agent's thousands of files must not stall every other episode
                 await asyncio.to_thread(slot.empty_tops)
         except BaseException:
-            self._destroy(slot)
+            await self._destroy(slot)
             raise
         self._idle.setdefault(slot.tops, []).append(slot)
 
-    def _destroy(self, slot: Slot) -> None:
+    async def _destroy(self, slot: Slot) -> None:
+        """Kill now; wait for the end and remove the files in a thread (an agent's
+        gigabytes in the sandbox's own tmpfs take the kernel a while to free)."""
         self._slots.discard(slot)
-        _end(slot)
+        slot.kill()
+        await asyncio.to_thread(_end, slot)
 
     def close(self) -> None:
         """Destroy every slot (idle ones; open sandboxes must be closed first)."""
-        for slots in self._idle.values():
-            for slot in slots:
-                self._destroy(slot)
+        slots = [slot for idle in self._idle.values() for slot in idle]
         self._idle.clear()
+        self._slots.difference_update(slots)
+        _end_all(slots)
 
 
 def _end(slot: Slot) -> None:
@@ -444,17 +419,24 @@ def _end(slot: Slot) -> None:
             _POOL.release(slot.uid)
 
 
-def _destroy_all(slots: set[Slot]) -> None:
-    for slot in list(slots):
+def _end_all(slots: Sequence[Slot]) -> None:
+    """Kill them all first, then wait for each: their ends overlap."""
+    for slot in slots:
+        with contextlib.suppress(Exception):
+            slot.kill()
+    for slot in slots:
         with contextlib.suppress(Exception):
             _end(slot)
+
+
+def _destroy_all(slots: set[Slot]) -> None:
+    _end_all(list(slots))
     slots.clear()
 
 
 def sandbox_args(backend: BwrapBackend, fs: Path, tops: Sequence[str], info_fd: int) -> list[str]:
-    """bwrap's arguments for a slot: its files read-write, the rest read-only, our pid 1.
-    Not --die-with-parent: pid 1 outlives bwrap's process (`slot.Slot._adopt`)."""
-    args = namespace_args(backend.bwrap, die_with_parent=False)
+    """bwrap's arguments for a slot: its files read-write, the rest read-only, our pid 1."""
+    args = namespace_args(backend.bwrap)
     if "tmp" not in tops:
         args += ["--size", str(TMP_BYTES)] if backend.tmpfs_size else []
         args += ["--tmpfs", "/tmp"]

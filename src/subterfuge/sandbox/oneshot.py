@@ -436,8 +436,15 @@ async def _wait_sandbox_gone(info_r: int) -> None:
         pidfd = os.pidfd_open(int(info["child-pid"]))
     except (OSError, ValueError, KeyError):
         return  # bwrap never started a sandbox, or it is already gone
-    with contextlib.suppress(TimeoutError):
-        await wait_gone(pidfd)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await wait_gone(os.dup(pidfd))
+        # Killed with bwrap, it may have come to this process (a subreaper: see
+        # `slot.become_subreaper`): reap it, or it stays a zombie.
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+    finally:
+        os.close(pidfd)
 
 
 def sandbox_environment(extra: Mapping[str, str]) -> dict[str, str]:

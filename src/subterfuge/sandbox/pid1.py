@@ -37,6 +37,8 @@ too large for one message comes as `LARGE` with a memfd holding it):
   ("reset",)                                            -> ("ok",) or ("error", why)
   ("grade", programs, timeout, cap, rlimits, seccomp) + memfd -> ("ok",) once the result
                                                         document is in the memfd
+  ("adopted",)                                          -> ("ok",): bwrap's process is gone,
+                                                        this one now dies with the harness
 It announces itself with ("ready",) once started, with a pidfd for itself.
 """
 
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # `typing` costs every sandbox ~0.7 MiB of memory
 else:
     import _signal as signal
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -382,6 +385,9 @@ def handle(request: tuple[Any, ...], fds: list[int], boot: dict[str, Any]) -> tu
                 os.close(fd)
     if op == "wait":
         return ("ok", _wait(request[1], request[2]))
+    if op == "adopted":  # our parent is the harness now: die with it, as with bwrap before
+        _check(prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        return ("ok",)
     if op == "kill":
         kill_all()
         return ("ok", dict(EXITS))  # spares a "wait" per shell
@@ -457,6 +463,9 @@ def serve(sock: _socket.socket) -> None:
         events.register(fd, select.POLLIN)
     # With a descriptor for this process: the host waits on it and kills through it once
     # bwrap's own process, which only waits for this one, is gone (`slot.Slot._adopt`).
+    # Until now this process died with bwrap's (--die-with-parent); from now on it must
+    # not, until the host has adopted it ("adopted").
+    _check(prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0), "pdeathsig")
     me = os.pidfd_open(os.getpid())
     rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me.to_bytes(4, sys.byteorder))]
     sock.sendmsg([marshal.dumps(("ready",), 4)], rights)

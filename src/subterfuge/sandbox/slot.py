@@ -5,8 +5,9 @@ bind-mounted into the sandbox), the sandbox's pid 1 (`pid1.py`), and the socket
 to that pid 1. bwrap's own process, which only waits for pid 1 to exit, is let go
 once pid 1 is ready (~0.2 MiB and a process per sandbox): pid 1 then belongs to
 this process, a child subreaper (`become_subreaper`), which waits on it and kills
-it through a pidfd pid 1 sent with its first message. Pid 1 ends by itself when
-its socket closes, so the sandboxes of a harness that died go with it.
+it through a pidfd pid 1 sent with its first message. Until then pid 1 dies with
+bwrap (--die-with-parent), from then on with this process (`pid1.py`: "adopted"),
+and it also ends when its socket closes.
 Between two episodes pid 1 kills every process and empties what lies outside the
 episode's files, and the host empties the files; the namespaces and mounts,
 which cost most of a new sandbox, are kept. A slot whose pid 1 is gone or fails
@@ -263,6 +264,7 @@ class Slot:
         self._sock, self._owed = ours, 0
         try:
             self._adopt(await asyncio.wait_for(self._recv_ready(), BOOT_SECONDS))
+            await self.call(("adopted",), timeout=BOOT_SECONDS)
             self.pid1 = int(json.loads(os.read(info_r, 1 << 16) or b"{}")["child-pid"])
         except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
             err = await self._last_words(kill=True)
@@ -281,7 +283,7 @@ class Slot:
             if got.done():
                 return
             try:
-                data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
+                data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1, socket.MSG_CMSG_CLOEXEC)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -301,15 +303,19 @@ class Slot:
             loop.remove_reader(sock.fileno())
         if not data:
             raise await self._gone()
-        if marshal.loads(data) != ("ready",) or len(fds) != 1:
+        try:
+            ready = marshal.loads(data) == ("ready",) and len(fds) == 1
+        except (EOFError, ValueError, TypeError):
+            ready = False
+        if not ready:
             for fd in fds:
                 os.close(fd)
             raise SandboxError(f"sandbox pid 1 said {data[:40]!r} with {len(fds)} descriptors")
         return fds[0]
 
     def _adopt(self, pidfd: int) -> None:
-        """Keep pid 1 by its pidfd and end bwrap's process (without --die-with-parent, pid 1
-        outlives it, and comes to us: `become_subreaper`)."""
+        """Keep pid 1 by its pidfd and end bwrap's process: pid 1, which stopped dying with
+        it before it said it was ready, comes to us (`become_subreaper`)."""
         self._pidfd = pidfd
         proc, self._proc = self._proc, None
         assert proc is not None
@@ -396,20 +402,26 @@ class Slot:
         return reply
 
     def _kill(self) -> None:
-        """SIGKILL to pid 1 (every process of the sandbox dies with it), or to bwrap before
-        pid 1 was adopted (--die-with-parent is off: its child gets the socket's EOF)."""
+        """SIGKILL to pid 1 (every process of the sandbox dies with it), or, before pid 1
+        was adopted, to bwrap (pid 1 dies with it)."""
         with contextlib.suppress(ProcessLookupError):
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             elif self._proc is not None:
                 self._proc.kill()
 
-    def destroy(self, remove: bool = True) -> None:
-        """Kill the sandbox and reap its pid 1 (or bwrap), then remove its files."""
+    def kill(self) -> None:
+        """End the sandbox now, without waiting (`destroy` waits)."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         self._kill()
+
+    def destroy(self, remove: bool = True) -> None:
+        """Kill the sandbox, wait for its end and reap its pid 1 (or bwrap), then remove
+        its files. Blocks until the kernel has freed the sandbox (for a live one: a thread's
+        work, see `bwrap.BwrapBackend._destroy`)."""
+        self.kill()
         pidfd, self._pidfd = self._pidfd, None
         if pidfd is not None:
             try:
