@@ -336,8 +336,8 @@ class BwrapBackend:
         self._base_ready = False
         self._idle: dict[tuple[str, ...], list[Slot]] = {}
         self._slots: set[Slot] = set()
-        # Slots die with the harness anyway (pid 1 ends when its socket closes); this
-        # ends them with us. Their pid 1s are ours once bwrap is gone: we reap them.
+        # Slots die with the harness anyway (with bwrap until adopted, then with our main
+        # thread); this ends them with us. Their pid 1s come to us: we reap them.
         weakref.finalize(self, _destroy_all, self._slots)
         become_subreaper()
 
@@ -355,7 +355,12 @@ class BwrapBackend:
                 await asyncio.to_thread(sweep_stale_slots, self.base_dir)
         python = await asyncio.to_thread(_interpreter)  # (a compile, the first time)
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
-        root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
+        try:
+            root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
+        except BaseException:
+            if uid is not None:
+                _POOL.release(uid)
+            raise
         slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), python)
         self._slots.add(slot)
         try:
@@ -400,7 +405,10 @@ class BwrapBackend:
         gigabytes in the sandbox's own tmpfs take the kernel a while to free)."""
         self._slots.discard(slot)
         slot.kill()
-        await asyncio.to_thread(_end, slot)
+        try:
+            await asyncio.to_thread(_end, slot)
+        except RuntimeError:  # no thread to be had: the interpreter is shutting down
+            _end(slot)
 
     def close(self) -> None:
         """Destroy every slot (idle ones; open sandboxes must be closed first)."""
@@ -415,8 +423,9 @@ def _end(slot: Slot) -> None:
     try:
         slot.destroy()
     finally:
-        if slot.uid is not None:
-            _POOL.release(slot.uid)
+        uid, slot.uid = slot.uid, None  # (once)
+        if uid is not None:
+            _POOL.release(uid)
 
 
 def _end_all(slots: Sequence[Slot]) -> None:

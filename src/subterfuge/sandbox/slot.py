@@ -63,7 +63,9 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def become_subreaper() -> bool:
     """Adopt our descendants' orphans (the slots' pid 1s once bwrap is gone): they stay in
-    this process's tree and are reaped here (`Slot.destroy`). False where refused."""
+    this process's tree and are reaped here (`Slot.destroy`). For the whole process:
+    any other orphan of ours (a double-forked daemon) comes too, and stays a zombie until
+    this process ends (nothing waits for pids it did not start). False where refused."""
     import ctypes  # (the harness only; pid 1 has its own)
 
     try:
@@ -159,6 +161,10 @@ class Slot:
         """Pid 1's, from then on."""
         self._stderr: int | None = None
         """Where bwrap and pid 1 write (read for their last words)."""
+        self._info: int | None = None
+        """bwrap's report (`--info-fd`, its child's pid), until pid 1 is adopted."""
+        self._ended = False
+        """Set by `kill`: what is left is `destroy`'s, maybe in another thread."""
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
         self._owed = 0
@@ -232,8 +238,11 @@ class Slot:
     async def boot(self) -> None:
         """Start the sandbox (again, if its pid 1 died) over the same files."""
         self.destroy(remove=False)
+        self._ended = False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_r, info_w = os.pipe()
+        os.set_blocking(info_r, False)
+        self._info = info_r
         code = -1
         try:
             code = _memfd(self._code)
@@ -251,6 +260,7 @@ class Slot:
             self._stderr = self._proc.stderr.fileno()
         except BaseException as exc:
             ours.close()
+            self._info = None
             os.close(info_r)
             if isinstance(exc, OSError):
                 raise SandboxError(f"could not start the sandbox: {exc}") from exc
@@ -265,13 +275,10 @@ class Slot:
         try:
             self._adopt(await asyncio.wait_for(self._recv_ready(), BOOT_SECONDS))
             await self.call(("adopted",), timeout=BOOT_SECONDS)
-            self.pid1 = int(json.loads(os.read(info_r, 1 << 16) or b"{}")["child-pid"])
         except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
             err = await self._last_words(kill=True)
             self.destroy(remove=False)
             raise SandboxError(f"sandbox failed to start: {err or exc}") from None
-        finally:
-            os.close(info_r)
 
     async def _recv_ready(self) -> int:
         """Pid 1's first message, ("ready",) with a pidfd for itself: the pidfd."""
@@ -317,6 +324,9 @@ class Slot:
         """Keep pid 1 by its pidfd and end bwrap's process: pid 1, which stopped dying with
         it before it said it was ready, comes to us (`become_subreaper`)."""
         self._pidfd = pidfd
+        self.pid1 = self._bwrap_child()
+        if self.pid1 < 0:
+            raise SandboxError("bwrap did not say which process is the sandbox's pid 1")
         proc, self._proc = self._proc, None
         assert proc is not None
         proc.kill()
@@ -324,6 +334,41 @@ class Slot:
         if proc.stderr is not None:  # our copy of the descriptor stays open in `_stderr`
             self._stderr = os.dup(proc.stderr.fileno())
             proc.stderr.close()
+
+    def _bwrap_child(self) -> int:
+        """The host pid of bwrap's child (pid 1) from bwrap's report, or -1; closes it.
+        Called once bwrap has written it: with pid 1 ready, or with bwrap dead."""
+        info, self._info = self._info, None
+        if info is None:
+            return -1
+        try:
+            return int(json.loads(os.read(info, 1 << 16) or b"{}")["child-pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return -1
+        finally:
+            os.close(info)
+
+    def _reap_bwrap_child(self) -> None:
+        """Before pid 1 is adopted, bwrap's child dies with bwrap and, this process being a
+        subreaper, may come here: wait for it and reap it (bwrap is dead when this runs)."""
+        pid = self._bwrap_child()
+        if pid < 0:
+            return  # bwrap never started one
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return  # gone: bwrap reaped it
+        try:
+            with open(f"/proc/{pid}/stat") as f:  # ours? (else bwrap reaped it; a new pid)
+                ours = int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+            if ours:
+                _exited(pidfd, timeout=10.0)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+        except (OSError, ValueError, IndexError):
+            pass  # gone meanwhile
+        finally:
+            os.close(pidfd)
 
     async def _gone(self) -> SandboxError:
         """The error for a dead pid 1, with its last words (a traceback) if it left any."""
@@ -336,7 +381,7 @@ class Slot:
         With `kill`, end it first. Without, wait up to a second: pid 1's socket closes
         a moment before it exits. Read without blocking the event loop either way.
         """
-        if self._stderr is None:
+        if self._stderr is None or self._ended:
             return ""
         if kill:
             self._kill()
@@ -345,6 +390,8 @@ class Slot:
                 await wait_gone(os.dup(self._pidfd), 5.0 if kill else 1.0)
             elif self._proc is not None and self._proc.poll() is None:
                 await wait_gone(os.pidfd_open(self._proc.pid), 5.0 if kill else 1.0)
+        if self._stderr is None or self._ended:  # destroyed meanwhile (maybe in a thread)
+            return ""
         fd, chunks = self._stderr, []
         os.set_blocking(fd, False)
         with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
@@ -407,11 +454,12 @@ class Slot:
         with contextlib.suppress(ProcessLookupError):
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-            elif self._proc is not None:
-                self._proc.kill()
+        if self._proc is not None:
+            self._proc.kill()  # (a no-op once it has exited)
 
     def kill(self) -> None:
         """End the sandbox now, without waiting (`destroy` waits)."""
+        self._ended = True
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -436,9 +484,14 @@ class Slot:
             if proc.stderr is not None:
                 proc.stderr.close()
                 self._stderr = None
+            self._reap_bwrap_child()
+        if self._info is not None:
+            os.close(self._info)
+            self._info = None
         if self._stderr is not None:
             os.close(self._stderr)
             self._stderr = None
+        self.pid1 = -1
         if remove:
             rmtree(self.root)
 
