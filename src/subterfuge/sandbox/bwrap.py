@@ -123,7 +123,6 @@ def namespace_args(bwrap: str) -> list[str]:
     return [*args, "--dev", "/dev", "--proc", "/proc", *proc_sys_args()]
 
 
-@cache
 def proc_sys_args() -> tuple[str, ...]:
     """/proc/sys read-only, or uid 0 of the sandbox could change its namespaces' sysctls
     (IPC limits; `pid_max` since Linux 6.14) for the episodes after.
@@ -132,6 +131,7 @@ def proc_sys_args() -> tuple[str, ...]:
     the process reading them, whichever proc mount they are in. The bind brings what is
     mounted below it on the host (binfmt_misc's registrations, say): each such mount is
     covered by an empty read-only tmpfs (an automount there is triggered on the host).
+    Looked up at every sandbox's start (not cached): the host's mounts may change.
     """
     args = ["--ro-bind", "/proc/sys", "/proc/sys"]
     for point in mounts_below("/proc/sys"):

@@ -449,8 +449,8 @@ class Slot:
         return reply
 
     def _kill(self) -> None:
-        """SIGKILL to pid 1 (every process of the sandbox dies with it), or, before pid 1
-        was adopted, to bwrap (pid 1 dies with it)."""
+        """SIGKILL to pid 1 once we hold its pidfd (every process of the sandbox dies with
+        it), and to bwrap while it runs (pid 1 dies with it until it is ready)."""
         with contextlib.suppress(ProcessLookupError):
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
