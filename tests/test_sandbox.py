@@ -249,15 +249,20 @@ def test_pid1_is_compiled_by_the_sandboxs_interpreter_or_says_why_not() -> None:
         boot_code("/bin/false")
 
 
-def test_pid1_refuses_code_compiled_for_another_python() -> None:
-    # Marshalled code of another version can crash the interpreter without a word.
+def _boot_here(code: bytes) -> subprocess.CompletedProcess[bytes]:
+    """`slot.BOOT` run outside any sandbox on `code`, with no socket to serve."""
     fd = os.memfd_create("code")
     try:
-        os.write(fd, b"cpython-99\n" + boot_code(None).partition(b"\n")[2])
+        os.write(fd, code)
         argv = [sys.executable, "-S", "-I", "-B", "-c", BOOT, str(fd), "0", ""]
-        done = subprocess.run(argv, pass_fds=(fd,), capture_output=True, timeout=30)
+        return subprocess.run(argv, pass_fds=(fd,), capture_output=True, timeout=30)
     finally:
         os.close(fd)
+
+
+def test_pid1_refuses_code_compiled_for_another_python() -> None:
+    # Marshalled code of another version can crash the interpreter without a word.
+    done = _boot_here(b"cpython-99\n" + boot_code(None).partition(b"\n")[2])
     assert done.returncode == 1
     assert f"compiled for cpython-99, not {sys.implementation.cache_tag}" in done.stderr.decode()
 
@@ -265,13 +270,7 @@ def test_pid1_refuses_code_compiled_for_another_python() -> None:
 def test_pid1_refuses_to_start_where_proc_sys_is_writable() -> None:
     if os.statvfs("/proc/sys").f_flag & os.ST_RDONLY:
         pytest.skip("/proc/sys is read-only here (a container?): nothing to refuse")
-    fd = os.memfd_create("code")
-    try:
-        os.write(fd, boot_code(None))
-        argv = [sys.executable, "-S", "-I", "-B", "-c", BOOT, str(fd), "0", ""]
-        done = subprocess.run(argv, pass_fds=(fd,), capture_output=True, timeout=30)
-    finally:
-        os.close(fd)
+    done = _boot_here(boot_code(None))
     assert done.returncode == 1
     assert "pid 1 needs /proc/sys read-only" in done.stderr.decode()
 
@@ -292,13 +291,19 @@ async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
         slot.destroy(remove=False)
 
 
-def _state(pid: int) -> str | None:
-    """A process's state letter ("Z": exited, not reaped), None once it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """A process's /proc stat fields after its name (state, ppid, ...); None once gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
+            return f.read().rsplit(")", 1)[1].split()
     except FileNotFoundError:
         return None
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter ("Z": exited, not reaped), None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else fields[0]
 
 
 @needs_bwrap
@@ -309,8 +314,7 @@ async def test_a_warm_sandbox_is_its_pid1_alone_and_is_reaped() -> None:
     try:
         sb = await backend.create([ENV], FILES, FAST)
         pid1 = sb._slot.pid1
-        with open(f"/proc/{pid1}/stat") as f:  # its parent: this process, not bwrap
-            assert int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+        assert (_stat(pid1) or [])[1:2] == [str(os.getpid())]  # its parent: us, not bwrap
         await sb.close()
     finally:
         backend.close()

@@ -49,7 +49,7 @@ from subterfuge.sandbox.bwrap import (
     tmpfs_size_supported,
 )
 from subterfuge.sandbox.core import ulimit_line
-from subterfuge.sandbox.procs import wait_gone
+from subterfuge.sandbox.procs import reap, wait_gone
 from subterfuge.sandbox.uids import POOL_BASE, POOL_SIZE, UidPool
 from subterfuge.sandbox.workspace import chown_tree
 
@@ -439,10 +439,7 @@ async def _wait_sandbox_gone(info_r: int) -> None:
     try:
         with contextlib.suppress(TimeoutError):
             await wait_gone(os.dup(pidfd))
-        # Killed with bwrap, it may have come to this process (a subreaper: see
-        # `slot.become_subreaper`): reap it, or it stays a zombie.
-        with contextlib.suppress(ChildProcessError):
-            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+        reap(pidfd)  # killed with bwrap, it may have come to this process
     finally:
         os.close(pidfd)
 

@@ -105,7 +105,9 @@ def _libc(name: str, call: type[_Call] = _Call) -> _Call:
 
 
 prctl = _libc("prctl")
+bare_prctl = _libc("prctl", _BareCall)
 capset = _libc("capset")
+IPC_CTLS = [(kind, _libc(kind + "ctl")) for kind in ("shm", "sem", "msg")]
 runner: Any = None
 """The grading runner module, built from the code the harness compiled (`slot.BOOT`)."""
 EXITS: dict[int, int] = {}
@@ -188,8 +190,7 @@ def kill_all() -> None:
 
 def _remove_ipc() -> None:
     """SysV shared memory, semaphores and message queues outlive their processes."""
-    for kind in ("shm", "sem", "msg"):
-        call = _libc(kind + "ctl")
+    for kind, call in IPC_CTLS:
         rows = _read("/proc/sysvipc/" + kind).decode().splitlines()[1:]
         for row in rows:
             ident = int(row.split()[1])
@@ -343,7 +344,6 @@ def _grade(
     # Everything the child's one call needs, made here: each object a child creates or
     # touches is a page it copies. No-new-privs is inherited from this process.
     fprog_bytes = None if fprog is None else fprog[1]
-    bare_prctl = _libc("prctl", _BareCall)
 
     def prepare() -> None:  # in each program's process
         # Not this process's SIGCHLD handling: its wakeup descriptor's number is closed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import shutil
 import stat
 import sys
@@ -104,6 +105,26 @@ def rmtree(path: Path) -> None:
         shutil.rmtree(path, onerror=lambda f, p, e: fix(f, p, e[1]))
     if os.path.lexists(path):  # a second pass after permissions were repaired
         shutil.rmtree(path, ignore_errors=True)
+
+
+def exited(pidfd: int, timeout: float = 0.0) -> bool:
+    """Whether the process behind `pidfd` has exited, waiting up to `timeout` seconds."""
+    waiting = select.poll()
+    waiting.register(pidfd, select.POLLIN)
+    return bool(waiting.poll(int(timeout * 1000)))
+
+
+def reap(pidfd: int, timeout: float = 0.0) -> None:
+    """If the process behind `pidfd` is our child (an orphan this process, a subreaper,
+    adopted: see `slot.become_subreaper`), wait up to `timeout` for it to exit and collect
+    it, or it stays a zombie. Anyone else's is left to its parent at once."""
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return  # not ours (or already collected)
+    exited(pidfd, timeout)
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
 
 
 async def wait_gone(pidfd: int, timeout: float = 10.0) -> None:

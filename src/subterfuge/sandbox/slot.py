@@ -22,7 +22,6 @@ import functools
 import json
 import marshal
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -33,7 +32,7 @@ from typing import Any
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import SandboxError
 from subterfuge.sandbox.grading import RUNNER_SOURCE
-from subterfuge.sandbox.procs import rmtree, wait_gone
+from subterfuge.sandbox.procs import exited, reap, rmtree, wait_gone
 from subterfuge.sandbox.runner import write_all
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.workspace import chown_tree
@@ -160,7 +159,7 @@ class Slot:
         self._pidfd: int | None = None
         """Pid 1's, from then on."""
         self._stderr: int | None = None
-        """Where bwrap and pid 1 write (read for their last words)."""
+        """Our end of the pipe bwrap and pid 1 write to (read for their last words)."""
         self._info: int | None = None
         """bwrap's report (`--info-fd`, its child's pid), until pid 1 is adopted."""
         self._ended = False
@@ -232,7 +231,7 @@ class Slot:
         if self._sock is None:
             return False
         if self._pidfd is not None:
-            return not _exited(self._pidfd)
+            return not exited(self._pidfd)
         return self._proc is not None and self._proc.poll() is None
 
     async def boot(self) -> None:
@@ -243,6 +242,7 @@ class Slot:
         info_r, info_w = os.pipe()
         os.set_blocking(info_r, False)
         self._info = info_r
+        self._stderr, err_w = os.pipe()
         code = -1
         try:
             code = _memfd(self._code)
@@ -253,11 +253,9 @@ class Slot:
                 pass_fds=(theirs.fileno(), info_w, code),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=err_w,
                 env={},
             )
-            assert self._proc.stderr is not None
-            self._stderr = self._proc.stderr.fileno()
         except BaseException as exc:
             ours.close()
             self._info = None
@@ -268,6 +266,7 @@ class Slot:
         finally:
             theirs.close()
             os.close(info_w)
+            os.close(err_w)
             if code >= 0:
                 os.close(code)
         ours.setblocking(False)
@@ -331,13 +330,11 @@ class Slot:
         assert proc is not None
         proc.kill()
         proc.wait()
-        if proc.stderr is not None:  # our copy of the descriptor stays open in `_stderr`
-            self._stderr = os.dup(proc.stderr.fileno())
-            proc.stderr.close()
 
     def _bwrap_child(self) -> int:
         """The host pid of bwrap's child (pid 1) from bwrap's report, or -1; closes it.
-        Called once bwrap has written it: with pid 1 ready, or with bwrap dead."""
+        Called once bwrap has written it: with pid 1 ready, or with bwrap dead (or never
+        started)."""
         info, self._info = self._info, None
         if info is None:
             return -1
@@ -347,28 +344,6 @@ class Slot:
             return -1
         finally:
             os.close(info)
-
-    def _reap_bwrap_child(self) -> None:
-        """Before pid 1 is adopted, bwrap's child dies with bwrap and, this process being a
-        subreaper, may come here: wait for it and reap it (bwrap is dead when this runs)."""
-        pid = self._bwrap_child()
-        if pid < 0:
-            return  # bwrap never started one
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            return  # gone: bwrap reaped it
-        try:
-            with open(f"/proc/{pid}/stat") as f:  # ours? (else bwrap reaped it; a new pid)
-                ours = int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
-            if ours:
-                _exited(pidfd, timeout=10.0)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-        except (OSError, ValueError, IndexError):
-            pass  # gone meanwhile
-        finally:
-            os.close(pidfd)
 
     async def _gone(self) -> SandboxError:
         """The error for a dead pid 1, with its last words (a traceback) if it left any."""
@@ -470,21 +445,19 @@ class Slot:
         its files. Blocks until the kernel has freed the sandbox (for a live one: a thread's
         work, see `bwrap.BwrapBackend._destroy`)."""
         self.kill()
-        pidfd, self._pidfd = self._pidfd, None
-        if pidfd is not None:
-            try:
-                _exited(pidfd, timeout=10.0)  # (a SIGKILLed namespace ends in milliseconds)
-                with contextlib.suppress(ChildProcessError):  # not ours: init reaps it
-                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-            finally:
-                os.close(pidfd)
         proc, self._proc = self._proc, None
         if proc is not None:
-            proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
-                self._stderr = None
-            self._reap_bwrap_child()
+            proc.wait()  # first: its child, dead or dying, is then ours or reaped by it
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is None:  # not adopted: pid 1 died with bwrap and may have come to us
+            pid = self._bwrap_child()
+            with contextlib.suppress(OSError):  # ESRCH: bwrap reaped it
+                pidfd = os.pidfd_open(pid) if pid > 0 else None
+        if pidfd is not None:
+            try:
+                reap(pidfd, timeout=10.0)  # (a SIGKILLed namespace ends in milliseconds)
+            finally:
+                os.close(pidfd)
         if self._info is not None:
             os.close(self._info)
             self._info = None
@@ -494,13 +467,6 @@ class Slot:
         self.pid1 = -1
         if remove:
             rmtree(self.root)
-
-
-def _exited(pidfd: int, timeout: float = 0.0) -> bool:
-    """Whether the process behind `pidfd` has exited, waiting up to `timeout` seconds."""
-    waiting = select.poll()
-    waiting.register(pidfd, select.POLLIN)
-    return bool(waiting.poll(int(timeout * 1000)))
 
 
 class SlotShell:
