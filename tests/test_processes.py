@@ -137,6 +137,104 @@ async def test_a_worker_killed_with_episodes_unread_fails_them(bwrap: SandboxBac
         await pool.close()
 
 
+async def test_workers_share_what_they_imported_and_are_the_drivers_children() -> None:
+    """Forks of one template: the modules they import are memory they share, not each
+    a copy (a fresh interpreter per worker shares no written page with another)."""
+    plan = RunPlan("shared", get_environment("reward_tampering"), scripted_policy("honest"), 1)
+    setup = WorkerSetup(plan.env, plan.policy, "bwrap", plan.limits, plan.budget, 1)
+    pool = await WorkerPool.start(2, setup)
+    try:
+        assert sorted(_workers_of(os.getpid())) == sorted(pool.pids)
+        for pid in pool.pids:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            shared = {k: int(v.split()[0]) for k, v in (line.split(":") for line in rollup[1:])}
+            assert shared["Shared_Dirty"] > 8 * 1024, rollup  # KiB: the imports' objects
+    finally:
+        await pool.close()
+    assert not any(_alive(pid) for pid in pool.pids)
+
+
+_SECOND_FORK_FAILS = (
+    "import os, sys\n"
+    "from subterfuge.runner import processes\n"
+    "forks, real = [], os.fork\n"
+    "def fork():\n"
+    "    forks.append(1)\n"
+    "    if len(forks) == 2:\n"
+    "        raise OSError('no more processes')\n"
+    "    return real()\n"
+    "os.fork = fork\n"
+    "processes.template(int(sys.argv[1]))\n"
+)
+_DIES_BEFORE_NAMING_ITS_FORK = (  # killed between a fork and writing the worker's pid
+    "import os, sys\n"
+    "from subterfuge.runner import processes\n"
+    "real = os.fork\n"
+    "def fork():\n"
+    "    pid = real()\n"
+    "    if pid:\n"
+    "        os.kill(os.getpid(), 9)\n"
+    "    return pid\n"
+    "os.fork = fork\n"
+    "processes.template(int(sys.argv[1]))\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("template", "code"),
+    [
+        ("import sys; sys.exit(3)", "3"),  # (an import that fails, say)
+        (_SECOND_FORK_FAILS, "1"),  # one worker forked, and then none
+        (_DIES_BEFORE_NAMING_ITS_FORK, "-9"),
+    ],
+)
+async def test_a_template_that_fails_is_an_error_and_leaves_no_process(
+    template: str, code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subterfuge.runner.processes as processes
+
+    monkeypatch.setattr(processes, "TEMPLATE", template)
+    plan = RunPlan("broken", get_environment("reward_tampering"), scripted_policy("honest"), 1)
+    setup = WorkerSetup(plan.env, plan.policy, "bwrap", plan.limits, plan.budget, 1)
+    before = _children(os.getpid())
+    with pytest.raises(RuntimeError, match=rf"template: exit code {code}\)"):
+        await WorkerPool.start(3, setup)
+    assert _children(os.getpid()) == before  # none left, not even a zombie
+
+
+def test_the_driver_is_left_as_it_was_no_subreaper() -> None:
+    """Workers' orphans (a dead worker's sandboxes) go to init, not to a driver that would
+    never reap them."""
+    script = (
+        "import asyncio, ctypes\n"
+        "from subterfuge.envs.registry import get_environment\n"
+        "from subterfuge.policy.scripted import scripted_policy\n"
+        "from subterfuge.runner.local import RunPlan\n"
+        "from subterfuge.runner.processes import WorkerPool, WorkerSetup\n"
+        "plan = RunPlan('x', get_environment('reward_tampering'), scripted_policy('honest'), 1)\n"
+        "async def main():\n"
+        "    setup = WorkerSetup(plan.env, plan.policy, 'bwrap', plan.limits, plan.budget, 1)\n"
+        "    pool = await WorkerPool.start(1, setup)\n"
+        "    flag = ctypes.c_int(-1)\n"
+        "    ctypes.CDLL(None).prctl(37, ctypes.byref(flag), 0, 0, 0)\n"
+        "    print(pool.pids, flag.value)\n"
+        "    await pool.close()\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pids, flag = done.stdout.rsplit(" ", 1)
+    assert flag.strip() == "0" and len(json.loads(pids)) == 1
+
+
+def _children(pid: int) -> set[int]:
+    return {
+        int(c)
+        for t in Path(f"/proc/{pid}/task").iterdir()
+        for c in (t / "children").read_text().split()
+    }
+
+
 class _FailsToLoad:
     """Pickles, but loading it raises: a worker that cannot start (like an import error)."""
 

@@ -5,7 +5,7 @@ One harness process runs out of CPU long before a many-core machine does: at
 calls, shell traffic, judging), so it tops out near 180 episodes/s on one core
 while the sandboxes' work could use the rest. Here the driver is the local
 runner's (`run_episodes`: resume, bounded concurrency, batched writes to the
-one store, progress); each worker is a fresh interpreter holding the
+one store, progress); each worker is a process holding the
 environment, the policy (its request limit shared out) and its own warm
 sandboxes, and runs many episodes at once. Episode `i` is the same task as
 in-process, so the verdicts match the one-process run on the same seed.
@@ -16,17 +16,29 @@ the worker with the fewest in flight. A worker that dies fails the episodes it
 held and stops the run; the store keeps every episode already finished, and
 re-running the command resumes. A worker whose driver dies sees its socket
 close and stops too.
+
+Workers are forks of one template process (`template`) that has imported what a
+worker runs: the ~26 MiB that a fresh interpreter allocates for those imports is
+shared by all of them, not held by each, and a worker starts in milliseconds.
+The template exits once the workers are forked, and the driver, a child
+subreaper until then, adopts them: they are its children, as if it had started
+them, and stay in the template's session, apart from the terminal's Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
+import os
 import pickle
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +50,19 @@ from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
 from subterfuge.sandbox import close_backend, get_backend
 from subterfuge.sandbox.base import Limits
 from subterfuge.sandbox.plain import ONE_PROCESS
+from subterfuge.sandbox.procs import set_subreaper
 from subterfuge.store import Store
 from subterfuge.store.records import EpisodeRecord
 
 _HEADER = struct.Struct("!I")
 STOP_SECONDS = 30.0
 """How long a worker may take to finish closing (its sandboxes) before it is killed."""
+TEMPLATE = (
+    "import sys; from subterfuge.runner.processes import template; template(int(sys.argv[1]))"
+)
+"""The template's main (its command line is every worker's: `ps` shows what they are)."""
+START_SECONDS = 120.0
+"""How long the template may take to import and fork (a second or two, usually)."""
 
 
 class WorkerGone(RuntimeError):
@@ -87,13 +106,51 @@ def _sendable(exc: BaseException) -> BaseException:
 
 
 class _Worker:
-    """The driver's end of one worker process."""
+    """The driver's end of one worker process (our child, adopted from the template)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, writer: asyncio.StreamWriter) -> None:
-        self.proc = proc
+    def __init__(self, pid: int, writer: asyncio.StreamWriter) -> None:
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)  # (our child, not yet reaped: the pid is its own)
         self.writer = writer
         self.pending: dict[int, asyncio.Future[EpisodeRecord]] = {}
         self.gone: BaseException | None = None
+        self._exit = asyncio.create_task(self._reap())
+
+    async def _reap(self) -> int:
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:  # (called again at each turn of the loop until removed)
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(self.pidfd, wake)  # a pidfd is readable once its process exited
+        try:
+            await exited
+        except BaseException:  # cancelled (the run's loop is ending): end it here, now
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            raise
+        finally:
+            loop.remove_reader(self.pidfd)
+            try:
+                status = os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
+            except ChildProcessError:  # (reaped already, by start's clean-up)
+                status = None
+            finally:
+                os.close(self.pidfd)
+        if status is None:
+            return -signal.SIGKILL
+        return status.si_status if status.si_code == os.CLD_EXITED else -status.si_status
+
+    async def wait(self) -> int:
+        """Its exit code, once it has exited (negative: the signal that ended it)."""
+        return await asyncio.shield(self._exit)
+
+    def kill(self) -> None:
+        if not self._exit.done():
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
     async def listen(self, reader: asyncio.StreamReader) -> None:
         """Hand each reply to its episode's future; once the worker is gone, fail the rest."""
@@ -107,16 +164,112 @@ class _Worker:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
-            code = await self.proc.wait()
-            self.gone = WorkerGone(f"worker process {self.proc.pid} exited (code {code})")
+            code = await self.wait()
+            self.gone = WorkerGone(f"worker process {self.pid} exited (code {code})")
         except Exception as exc:  # a reply that would not load: say so, not just "lost"
-            self.gone = WorkerGone(f"lost worker process {self.proc.pid}: {exc!r}")
+            self.gone = WorkerGone(f"lost worker process {self.pid}: {exc!r}")
         finally:
-            self.gone = self.gone or WorkerGone(f"lost worker process {self.proc.pid}")
+            self.gone = self.gone or WorkerGone(f"lost worker process {self.pid}")
             for future in self.pending.values():
                 if not future.done():
                     future.set_exception(self.gone)
             self.pending.clear()
+
+
+def _fork_workers(n: int) -> list[tuple[int, socket.socket]]:
+    """(pid, the driver's socket) of `n` workers that a template process forked, and that
+    are this process's children once it returns (adopted: see the module docstring).
+
+    Blocking (a second or so, the template's imports, once per run), so that no
+    cancellation lands between a fork and the driver learning its pid. Should anything
+    fail, every worker forked is killed and reaped: they are all in the template's
+    process group, whose id outlives the template while they do.
+    """
+    control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sockets: list[socket.socket] = []
+    template: subprocess.Popen[bytes] | None = None
+    forked: list[tuple[int | None, socket.socket]] = []
+    was = None
+    try:
+        was = set_subreaper(True)
+        if was is None:
+            raise RuntimeError("worker processes need Linux's child subreapers (prctl)")
+        template = subprocess.Popen(
+            [sys.executable, "-c", TEMPLATE, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the driver's stdout may be --json
+            start_new_session=True,  # Ctrl-C is the driver's (see `serve`), and one group
+        )
+        theirs.close()
+        control.settimeout(START_SECONDS)
+        for _ in range(n):
+            ours, worker_end = socket.socketpair()
+            sockets.append(ours)
+            with worker_end:
+                try:
+                    socket.send_fds(control, [b"fork"], [worker_end.fileno()])
+                except (BrokenPipeError, ConnectionError):
+                    break  # the template is gone: its exit code says why
+        control.close()  # the template forks what it was sent, then exits
+        code = _wait(template)
+        # Each worker's socket starts with its pid, which the template wrote there.
+        forked = [(_pid_of(ours), ours) for ours in sockets]
+        if code != 0 or any(pid is None for pid, _ in forked):
+            raise RuntimeError(f"could not start the worker processes (template: exit code {code})")
+    except BaseException:
+        if template is not None:
+            _end_group(template)
+        for ours in sockets:
+            ours.close()
+        raise
+    finally:
+        theirs.close()
+        control.close()
+        if was is False:
+            set_subreaper(False)  # (the workers are ours by now)
+    return [(pid, ours) for pid, ours in forked if pid is not None]
+
+
+def _wait(template: subprocess.Popen[bytes]) -> int:
+    try:
+        return template.wait(START_SECONDS)
+    except subprocess.TimeoutExpired:
+        template.kill()
+        return template.wait()
+
+
+def _end_group(template: subprocess.Popen[bytes]) -> None:
+    """Kill and reap the template and every worker it forked (our children by then, known
+    or not: one that the template had no time to name is in its group too)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(template.pid, signal.SIGKILL)
+    _wait(template)
+    while True:
+        try:
+            os.waitpid(-template.pid, 0)
+        except ChildProcessError:
+            return
+
+
+def _pid_of(sock: socket.socket) -> int | None:
+    """The pid at the start of a worker's socket; None if the template never forked it."""
+    try:  # (the template has exited: what it wrote is there, in one piece)
+        got = sock.recv(_HEADER.size, socket.MSG_DONTWAIT)
+    except BlockingIOError:  # forked, but the template died before it said the pid
+        return None
+    if len(got) < _HEADER.size:
+        return None
+    pid: int = _HEADER.unpack(got)[0]
+    return pid
+
+
+def _end(pid: int) -> None:
+    """Kill and reap a worker that never ran (our child: not left a zombie)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 class WorkerPool:
@@ -133,39 +286,25 @@ class WorkerPool:
         listeners: list[asyncio.Task[None]] = []
         pool = cls(workers, listeners)
         first = _frame(setup)  # once, and before any process starts if it cannot be sent
+        forked = _fork_workers(n)
         try:
-            for _ in range(n):
-                ours, theirs = socket.socketpair()
-                try:
-                    proc = await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-c",
-                        "import sys; from subterfuge.runner.processes import serve; "
-                        "serve(int(sys.argv[1]))",
-                        str(theirs.fileno()),
-                        pass_fds=(theirs.fileno(),),
-                        stdin=asyncio.subprocess.DEVNULL,
-                        stdout=asyncio.subprocess.DEVNULL,  # the driver's stdout may be --json
-                        start_new_session=True,  # Ctrl-C is the driver's: see `serve`
-                    )
-                except BaseException:
-                    ours.close()
-                    raise
-                finally:
-                    theirs.close()
+            for pid, ours in forked:
                 reader, writer = await asyncio.open_unix_connection(sock=ours)
-                worker = _Worker(proc, writer)
+                worker = _Worker(pid, writer)
                 workers.append(worker)
                 listeners.append(asyncio.create_task(worker.listen(reader)))
                 writer.write(first)
         except BaseException:
+            for pid, ours in forked[len(workers) :]:
+                ours.close()
+                _end(pid)
             await pool.close()
             raise
         return pool
 
     @property
     def pids(self) -> list[int]:
-        return [w.proc.pid for w in self._workers]
+        return [w.pid for w in self._workers]
 
     async def run(self, task: EpisodeTask) -> EpisodeRecord:
         live = [w for w in self._workers if w.gone is None]
@@ -190,15 +329,14 @@ class WorkerPool:
         for worker in self._workers:
             worker.writer.close()
 
-        async def stop(proc: asyncio.subprocess.Process) -> None:
+        async def stop(worker: _Worker) -> None:
             try:
-                await asyncio.wait_for(proc.wait(), STOP_SECONDS)
+                await asyncio.wait_for(worker.wait(), STOP_SECONDS)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+                worker.kill()
+                await worker.wait()
 
-        await asyncio.gather(*(stop(w.proc) for w in self._workers))  # one deadline for all
+        await asyncio.gather(*(stop(w) for w in self._workers))  # one deadline for all
         for listener in self._listeners:
             listener.cancel()
         await asyncio.gather(*self._listeners, return_exceptions=True)
@@ -233,10 +371,50 @@ async def run_processes(
 # --- the worker process -----------------------------------------------------------
 
 
+def template(fd: int) -> None:
+    """The template's main: import what a worker runs, then fork a worker for each socket
+    that comes on `fd` (and write its pid at the start of that socket), until `fd` closes."""
+    # What a worker would import as it goes (the providers' HTTP stack, the environments).
+    import subterfuge.envs.registry
+    import subterfuge.policy.anthropic
+    import subterfuge.policy.openai  # noqa: F401
+
+    gc.collect()
+    gc.freeze()  # the collector of a worker never writes to these pages: they stay shared
+    control = socket.socket(fileno=fd)
+    while True:
+        _, fds, _, _ = socket.recv_fds(control, 64, 1)
+        if not fds:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()  # (nothing buffered that each fork would write again)
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            raise SystemExit(_worker_main(fds[0]))  # (exits as any interpreter does)
+        try:  # its pid first, before anything the worker sends
+            os.write(fds[0], _HEADER.pack(pid))
+        finally:
+            os.close(fds[0])
+
+
+def _worker_main(fd: int) -> int | str | None:
+    """A forked worker's life: its exit status, for SystemExit. (It stays in the template's
+    session and process group: away from the terminal's Ctrl-C, see `serve`.)"""
+    try:
+        serve(fd)
+    except SystemExit as stop:
+        return stop.code
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
 def serve(fd: int) -> None:
     """A worker's main: run the episodes that arrive on socket `fd` until it closes.
 
-    Workers run in a session of their own, so Ctrl-C at the terminal reaches only
+    Workers run in a session apart from the driver's, so Ctrl-C at the terminal reaches only
     the driver, which closes the sockets; the workers then stop their episodes and
     sandboxes. (Ignoring SIGINT here instead would pass the ignored signal on to
     every command the sandboxes start, unlike a one-process run.)

@@ -13,6 +13,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _KILL = 9
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+
+
+def set_subreaper(on: bool) -> bool | None:
+    """Make this process a child subreaper, or stop it being one: the orphans of its
+    descendants come to it rather than to init. Whether it was one before; None where
+    refused (not Linux, no prctl)."""
+    import ctypes  # (the harness only; pid 1 has its own)
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        was = ctypes.c_int(0)
+        if prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0) != 0:
+            return None
+        if prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return bool(was.value)
 
 
 def _each_process(name: str) -> Iterator[tuple[int, bytes]]:

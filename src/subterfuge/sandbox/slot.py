@@ -32,7 +32,7 @@ from typing import Any
 from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import SandboxError
 from subterfuge.sandbox.grading import RUNNER_SOURCE
-from subterfuge.sandbox.procs import exited, reap, rmtree, wait_gone
+from subterfuge.sandbox.procs import exited, reap, rmtree, set_subreaper, wait_gone
 from subterfuge.sandbox.runner import write_all
 from subterfuge.sandbox.seccomp import filter_program
 from subterfuge.sandbox.workspace import chown_tree
@@ -57,20 +57,12 @@ def _memfd(data: bytes) -> int:
     return fd
 
 
-PR_SET_CHILD_SUBREAPER = 36
-
-
 def become_subreaper() -> bool:
     """Adopt our descendants' orphans (the slots' pid 1s once bwrap is gone): they stay in
     this process's tree and are reaped here (`Slot.destroy`). For the whole process:
     any other orphan of ours (a double-forked daemon) comes too, and stays a zombie until
     this process ends (nothing waits for pids it did not start). False where refused."""
-    import ctypes  # (the harness only; pid 1 has its own)
-
-    try:
-        return bool(ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):  # not Linux, or no prctl
-        return False
+    return set_subreaper(True) is not None
 
 
 Command = Callable[[int], list[str]]
