@@ -31,16 +31,23 @@ from subterfuge.store import Store
 WORKER_MARK = b"subterfuge.runner.processes"
 
 
+def _children(pid: int) -> set[int]:
+    return {
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    }
+
+
 def _workers_of(pid: int) -> list[int]:
     """The worker processes `pid` started (its children running the worker's main)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                if WORKER_MARK in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-            except OSError:
-                continue
+    for child in _children(pid):
+        try:
+            if WORKER_MARK in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
     return found
 
 
@@ -54,11 +61,7 @@ def _alive(pid: int) -> bool:
 def _where(pid: int) -> str:
     """What a live process is waiting in, and its children: for a failure's message."""
     with contextlib.suppress(OSError):
-        children = [
-            Path(f"/proc/{c}/cmdline").read_bytes()[:120]
-            for t in Path(f"/proc/{pid}/task").iterdir()
-            for c in (t / "children").read_text().split()
-        ]
+        children = [Path(f"/proc/{c}/cmdline").read_bytes()[:120] for c in _children(pid)]
         return f"{pid}: wchan {Path(f'/proc/{pid}/wchan').read_text()!r}, children {children}"
     return f"{pid}: gone"
 
@@ -225,14 +228,6 @@ def test_the_driver_is_left_as_it_was_no_subreaper() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     pids, flag = done.stdout.rsplit(" ", 1)
     assert flag.strip() == "0" and len(json.loads(pids)) == 1
-
-
-def _children(pid: int) -> set[int]:
-    return {
-        int(c)
-        for t in Path(f"/proc/{pid}/task").iterdir()
-        for c in (t / "children").read_text().split()
-    }
 
 
 class _FailsToLoad:

@@ -50,7 +50,7 @@ from subterfuge.runner.local import OnEpisode, RunPlan, RunResult, run_episodes
 from subterfuge.sandbox import close_backend, get_backend
 from subterfuge.sandbox.base import Limits
 from subterfuge.sandbox.plain import ONE_PROCESS
-from subterfuge.sandbox.procs import set_subreaper
+from subterfuge.sandbox.procs import set_subreaper, wait_gone
 from subterfuge.store import Store
 from subterfuge.store.records import EpisodeRecord
 
@@ -117,22 +117,12 @@ class _Worker:
         self._exit = asyncio.create_task(self._reap())
 
     async def _reap(self) -> int:
-        loop = asyncio.get_running_loop()
-        exited: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:  # (called again at each turn of the loop until removed)
-            if not exited.done():
-                exited.set_result(None)
-
-        loop.add_reader(self.pidfd, wake)  # a pidfd is readable once its process exited
         try:
-            await exited
+            await wait_gone(self.pidfd, None)
         except BaseException:  # cancelled (the run's loop is ending): end it here, now
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            self.kill()
             raise
         finally:
-            loop.remove_reader(self.pidfd)
             try:
                 status = os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
             except ChildProcessError:  # (reaped already, by start's clean-up)

@@ -438,7 +438,7 @@ async def _wait_sandbox_gone(info_r: int) -> None:
         return  # bwrap never started a sandbox, or it is already gone
     try:
         with contextlib.suppress(TimeoutError):
-            await wait_gone(os.dup(pidfd))
+            await wait_gone(pidfd)
         reap(pidfd)  # killed with bwrap, it may have come to this process
     finally:
         os.close(pidfd)

@@ -147,8 +147,9 @@ def reap(pidfd: int, timeout: float = 0.0) -> None:
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
 
 
-async def wait_gone(pidfd: int, timeout: float = 10.0) -> None:
-    """Wait until the process behind `pidfd` has exited; closes `pidfd`."""
+async def wait_gone(pidfd: int, timeout: float | None = 10.0) -> None:
+    """Wait until the process behind `pidfd` has exited (None: however long it takes).
+    The caller keeps `pidfd`, to reap through it say."""
     loop = asyncio.get_running_loop()
     gone: asyncio.Future[None] = loop.create_future()
 
@@ -161,4 +162,3 @@ async def wait_gone(pidfd: int, timeout: float = 10.0) -> None:
         await asyncio.wait_for(gone, timeout)
     finally:
         loop.remove_reader(pidfd)
-        os.close(pidfd)

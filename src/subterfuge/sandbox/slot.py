@@ -354,9 +354,13 @@ class Slot:
             self._kill()
         with contextlib.suppress(OSError, TimeoutError):  # gone meanwhile; still running
             if self._pidfd is not None:
-                await wait_gone(os.dup(self._pidfd), 5.0 if kill else 1.0)
+                await wait_gone(self._pidfd, 5.0 if kill else 1.0)
             elif self._proc is not None and self._proc.poll() is None:
-                await wait_gone(os.pidfd_open(self._proc.pid), 5.0 if kill else 1.0)
+                bwrap = os.pidfd_open(self._proc.pid)
+                try:
+                    await wait_gone(bwrap, 5.0 if kill else 1.0)
+                finally:
+                    os.close(bwrap)
         if self._stderr is None or self._ended:  # destroyed meanwhile (maybe in a thread)
             return ""
         fd, chunks = self._stderr, []
