@@ -31,12 +31,20 @@ from subterfuge.sandbox import (
     bwrap_available,
     get_backend,
 )
+from subterfuge.sandbox import bwrap as bwrap_module
 from subterfuge.sandbox import slot as slot_module
-from subterfuge.sandbox.bwrap import BwrapSandbox, pid_namespace, sandbox_args, slot_prefix
+from subterfuge.sandbox.bwrap import (
+    BwrapSandbox,
+    make_zygote,
+    pid_namespace,
+    sandbox_args,
+    slot_prefix,
+)
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
-from subterfuge.sandbox.slot import BOOT, INLINE_BYTES, Slot, boot_code
+from subterfuge.sandbox.slot import INLINE_BYTES, Slot
 from subterfuge.sandbox.snapshot import UNREADABLE
+from subterfuge.sandbox.zygote import BOOT, boot_code
 
 OK, WHY = bwrap_available()
 needs_bwrap = pytest.mark.skipif(not OK, reason=f"bubblewrap unavailable: {WHY}")
@@ -244,7 +252,7 @@ def test_pid1_is_compiled_by_the_sandboxs_interpreter_or_says_why_not() -> None:
     tag, _, data = code.partition(b"\n")
     assert tag == sys.implementation.cache_tag.encode()
     pid1, runner = marshal.loads(data)
-    assert "main" in pid1.co_names and "run_all" in runner.co_names
+    assert "zygote" in pid1.co_names and "run_all" in runner.co_names
     with pytest.raises(SandboxError, match="could not compile pid 1 with /bin/false"):
         boot_code("/bin/false")
 
@@ -267,14 +275,6 @@ def test_pid1_refuses_code_compiled_for_another_python() -> None:
     assert f"compiled for cpython-99, not {sys.implementation.cache_tag}" in done.stderr.decode()
 
 
-def test_pid1_refuses_to_start_where_proc_sys_is_writable() -> None:
-    if os.statvfs("/proc/sys").f_flag & os.ST_RDONLY:
-        pytest.skip("/proc/sys is read-only here (a container?): nothing to refuse")
-    done = _boot_here(boot_code(None))
-    assert done.returncode == 1
-    assert "pid 1 needs /proc/sys read-only" in done.stderr.decode()
-
-
 async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
     # What bwrap (or pid 1) wrote to stderr before dying reaches the error.
     (tmp_path / "fs").mkdir()
@@ -282,7 +282,7 @@ async def test_a_sandbox_that_dies_at_start_says_why(tmp_path: Path) -> None:
     def command(info_fd: int) -> list[str]:
         return ["sh", "-c", "echo 'bwrap: no user namespaces here' >&2; exit 1", "sh"]
 
-    slot = Slot(tmp_path, ["root"], None, command, (sys.executable, boot_code(None)))
+    slot = Slot(tmp_path, ["root"], None, command, make_zygote())
     try:
         with pytest.raises(SandboxError, match="no user namespaces here"):
             await slot.boot()
@@ -321,6 +321,138 @@ async def test_a_warm_sandbox_is_its_pid1_alone_and_is_reaped() -> None:
     assert _state(pid1) is None
 
 
+def _rollup(pid: int) -> dict[str, int]:
+    """A process's memory totals (KiB) from /proc smaps_rollup."""
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {key: int(rest.split()[0]) for key, _, rest in (line.partition(":") for line in lines)}
+
+
+@needs_bwrap
+async def test_pid1s_are_forks_of_one_zygote_and_share_its_pages() -> None:
+    # Each pid 1 would otherwise hold its own interpreter's start-up (~2 MiB) and the
+    # runner: at 512 sandboxes, a gigabyte.
+    backend = BwrapBackend()
+    try:
+        sandboxes = [await backend.create([ENV], FILES, FAST) for _ in range(2)]
+        zygote = backend._zygote._proc
+        assert zygote is not None
+        for sb in sandboxes:
+            await sb.run("true")
+            rollup = _rollup(sb._slot.pid1)
+            assert rollup["Shared_Dirty"] > 1024, rollup  # what the zygote wrote before forking
+            cmdline = Path(f"/proc/{sb._slot.pid1}/cmdline").read_bytes()
+            assert cmdline == Path(f"/proc/{zygote.pid}/cmdline").read_bytes()  # a fork
+        assert _rollup(zygote.pid)["Shared_Dirty"] > 1024
+        for sb in sandboxes:
+            await sb.close()
+    finally:
+        backend.close()
+
+
+@needs_bwrap
+async def test_a_zygote_that_died_is_started_again() -> None:
+    backend = BwrapBackend()
+    try:
+        sb = await backend.create([ENV], FILES, FAST)
+        first = backend._zygote._proc
+        assert first is not None
+        first.kill()
+        first.wait()
+        assert (await sb.run("echo alive")).stdout == "alive\n"  # its pid 1s live on
+        await sb.close()
+        backend.close()  # (so that the next sandbox needs a new slot)
+        sb = await backend.create([ENV], FILES, FAST)
+        assert backend._zygote._proc is not None and backend._zygote._proc.pid != first.pid
+        assert (await sb.run("echo again")).stdout == "again\n"
+        await sb.close()
+    finally:
+        backend.close()
+
+
+@needs_bwrap
+async def test_a_zygote_that_cannot_run_fails_the_sandbox_with_a_reason() -> None:
+    backend = BwrapBackend()
+    backend._zygote.python = "/bin/false"
+    try:
+        with pytest.raises(SandboxError, match=r"failed to start|zygote"):
+            await backend.create([ENV], FILES, FAST)
+    finally:
+        backend.close()
+
+
+@needs_bwrap
+async def test_graders_run_the_interpreter_as_mounted_inside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where no interpreter is under /usr, ours is mounted at PYTHON_MOUNT: the zygote
+    # runs it from its host path, and pid 1 must say where it is inside. (Played here
+    # by /usr's, which the sandboxes' pool uids can read, mounted there.)
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if not os.path.isfile(f"/usr/bin/{ver}"):
+        pytest.skip(f"no /usr/bin/{ver} to mount")
+    mounted = (f"{bwrap_module.PYTHON_MOUNT}/bin/{ver}", "/usr")
+    monkeypatch.setattr(bwrap_module, "_python", lambda: mounted)
+    backend = BwrapBackend()
+    try:
+        sb = await backend.create([ENV], FILES, FAST)
+        program = (
+            "import subprocess, sys\n"
+            "print(sys.executable, sys.prefix)\n"
+            "run = [sys.executable, '-c', 'print(6 * 7)']\n"
+            "print(subprocess.run(run, capture_output=True, text=True).stdout, end='')\n"
+        )
+        result = (await sb.grade({"p": program}))["p"]
+        assert result.stdout == f"{mounted[0]} {bwrap_module.PYTHON_MOUNT}\n42\n", result
+        await sb.close()
+    finally:
+        backend.close()
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+async def test_sandboxes_never_run_as_the_owner_of_the_interpreter() -> None:
+    # A grading program's /proc/self/exe is the host's interpreter file, on the host's
+    # mount: the agent's host uid must not own it (it could chmod it). As root without
+    # setpriv, agents would run as uid 0, its owner.
+    backend = BwrapBackend()
+    backend.setpriv = None
+    try:
+        with pytest.raises(SandboxError, match=r"owner of .*setpriv"):
+            await backend.create([ENV], FILES, FAST)
+    finally:
+        backend.close()
+
+
+def _our_zombies() -> list[int]:
+    me = str(os.getpid())
+    return [
+        int(entry.name)
+        for entry in os.scandir("/proc")
+        if entry.name.isdigit() and (_stat(int(entry.name)) or ["", ""])[:2] == ["Z", me]
+    ]
+
+
+@needs_bwrap
+@pytest.mark.parametrize("seconds", [0.005, 0.02, 0.05])
+async def test_a_boot_that_times_out_leaves_no_process(
+    monkeypatch: pytest.MonkeyPatch, seconds: float
+) -> None:
+    # Wherever the boot gives up (holder, pid 1's fork, its start, its adoption), every
+    # process it started is killed and reaped: pid 1 among them, whose parent may exit
+    # while the harness destroys the sandbox.
+    monkeypatch.setattr(slot_module, "BOOT_SECONDS", seconds)
+    before = set(_our_zombies())
+    backend = BwrapBackend()
+    try:
+        for _ in range(3):
+            with contextlib.suppress(SandboxError):
+                sb = await backend.create([ENV], FILES, FAST)
+                await sb.close()
+    finally:
+        backend.close()
+    assert set(_our_zombies()) <= before
+
+
 @needs_bwrap
 def test_the_sandboxes_of_a_killed_harness_end_at_once() -> None:
     # kill -9 the harness while its sandbox grades a program that sleeps: pid 1, which
@@ -357,12 +489,13 @@ def test_the_sandboxes_of_a_killed_harness_end_at_once() -> None:
 
 
 @needs_bwrap
-async def test_a_pid1_that_never_says_ready_is_gone_with_its_sandbox(
+async def test_a_sandbox_that_never_gets_ready_is_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Before it is adopted, pid 1 dies with bwrap: one that hangs at start is not left
-    # running when the boot gives up.
+    # bwrap's program (the holder pid 1 joins) hangs before it says it is ready: it is
+    # not left running when the boot gives up.
     monkeypatch.setattr(slot_module, "BOOT_SECONDS", 1.0)
+    monkeypatch.setattr(slot_module, "HOLDER", ["/hang.sh"])
     seconds = str(secrets.randbelow(10**6) + 10**6)  # names this test's sleeper
     hang = tmp_path / "hang.sh"
     hang.write_text(f"#!/bin/sh\nexec sleep {seconds}\n")
@@ -384,14 +517,14 @@ async def test_a_pid1_that_never_says_ready_is_gone_with_its_sandbox(
                     found.append(int(entry.name))
         return found
 
-    slot = Slot(tmp_path / "slot", ["root"], None, command, ("/hang.sh", boot_code(None)))
+    slot = Slot(tmp_path / "slot", ["root"], None, command, backend._zygote)
     try:
         booting = asyncio.ensure_future(slot.boot())
         deadline = time.monotonic() + 3
         while not sleepers() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         started = sleepers()
-        assert started, "the hanging pid 1 never started"
+        assert started, "the hanging holder never started"
         with pytest.raises(SandboxError, match="failed to start"):
             await booting
     finally:
@@ -751,14 +884,18 @@ async def test_the_next_episode_finds_only_its_own_files(count: int, size: int) 
 )
 async def test_sandbox_an_agent_altered_is_never_reused(poison: str) -> None:
     # What a reset cannot undo (pid 1's own limits and scheduling, /dev) makes the
-    # sandbox be destroyed: the next episode gets a fresh one, untouched.
+    # sandbox be destroyed: the next episode gets a fresh one, untouched; or it cannot
+    # be done at all.
     if not OK:
         pytest.skip(WHY)
     reused, printed, looked = await two_episodes(
         [f"{poison} && echo poisoned"], "ls /dev | grep -c evil; cat /proc/sys/kernel/shmmni"
     )
     if printed != ["poisoned\n"]:
-        pytest.skip(f"this kernel refuses {poison!r}: nothing to undo")
+        # pid 1's /proc files belong to the host's root: pid 1 is a fork of a process
+        # started on the host, so its memory is not the agent's user namespace's
+        assert "/proc/1/" in poison, printed
+        return
     assert not reused
     assert looked.split()[0] == "0" and looked.split()[1] != "0"
 
@@ -786,8 +923,10 @@ async def test_agent_cannot_change_the_namespaces_sysctls(sb: BwrapSandbox) -> N
     # per pid namespace): with /proc/sys writable it could shrink the IPC limits or
     # pid_max for every later episode of the sandbox. Older kernels refuse some of
     # these writes themselves (permission denied) before the mount's read-only flag.
-    mounts = (await sb.run("grep ' /proc/sys ' /proc/self/mountinfo")).stdout.split()
-    assert mounts and mounts[5].split(",")[0] == "ro"
+    # Read-only as bwrap leaves them (pid 1 mounts the sandbox's /proc: `pid1.py`).
+    for path in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"):
+        mounts = (await sb.run(f"grep ' {path} ' /proc/self/mountinfo")).stdout.split()
+        assert (mounts and mounts[5].split(",")[0] == "ro") or not os.path.exists(path), path
     for path, value in (("kernel/pid_max", "301"), ("kernel/shmmni", "0")):
         before = (await sb.run(f"cat /proc/sys/{path}")).stdout
         result = await sb.run(f"echo {value} > /proc/sys/{path}; cat /proc/sys/{path}")
@@ -798,8 +937,8 @@ async def test_agent_cannot_change_the_namespaces_sysctls(sb: BwrapSandbox) -> N
 @needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root")
 def test_what_the_host_mounts_below_proc_sys_stays_hidden() -> None:
-    # /proc/sys is the host's, bound read-only, and a bind brings the mounts below it
-    # (binfmt_misc's registrations): those are covered. A host mount is made in a
+    # The sandbox's /proc is its pid 1's own, not a bind of the host's, which would bring
+    # the mounts below it (binfmt_misc's registrations). A host mount is made in a
     # mount namespace of its own, where a harness then runs.
     script = (
         "import asyncio\n"
@@ -808,7 +947,7 @@ def test_what_the_host_mounts_below_proc_sys_stays_hidden() -> None:
         "    backend = BwrapBackend()\n"
         "    sb = await backend.create(['/root/rl_environment'], {}, Limits())\n"
         "    r = await sb.run('ls -A /proc/sys/fs/binfmt_misc; touch /proc/sys/fs/binfmt_misc/x')\n"
-        "    print(repr(r.stdout), 'Read-only file system' in r.stderr)\n"
+        "    print(repr(r.stdout), 'cannot touch' in r.stderr)\n"
         "    await sb.close()\n"
         "    backend.close()\n"
         "asyncio.run(main())\n"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -37,16 +38,10 @@ from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runn
 from subterfuge.sandbox.procs import descendants, kill_pids, naming, rmtree
 from subterfuge.sandbox.runner import read_start
 from subterfuge.sandbox.seccomp import filter_program
-from subterfuge.sandbox.slot import (
-    Command,
-    Slot,
-    SlotShell,
-    become_subreaper,
-    boot_code,
-    start_shell,
-)
+from subterfuge.sandbox.slot import Command, Slot, SlotShell, become_subreaper, start_shell
 from subterfuge.sandbox.uids import UidPool, user_processes
 from subterfuge.sandbox.workspace import populate, top_levels
+from subterfuge.sandbox.zygote import Zygote, boot_code
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 SHIM_DIR = "/.subterfuge/bin"
@@ -75,25 +70,38 @@ are removed in the event loop (tmpfs frees a 16 MiB file in ~2 ms)."""
 
 
 @cache
-def _python() -> tuple[str, tuple[str, ...]]:
-    """(interpreter path inside, extra bwrap args): prefer one visible under /usr."""
+def _python() -> tuple[str, str | None]:
+    """(the sandbox's interpreter, inside; our installation's prefix when that is where it
+    comes from, mounted at `PYTHON_MOUNT`): one visible under /usr if there is one."""
     ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
     for cand in (f"/usr/bin/{ver}", "/usr/bin/python3", "/usr/local/bin/python3"):
         real = os.path.realpath(cand)
         if os.path.isfile(real) and real.startswith("/usr/") and os.access(real, os.X_OK):
-            return real, ()
-    base = os.path.realpath(sys.base_prefix)
-    extra = ("--ro-bind", base, PYTHON_MOUNT, "--setenv", "LD_LIBRARY_PATH", f"{PYTHON_MOUNT}/lib")
-    return f"{PYTHON_MOUNT}/bin/{ver}", extra
+            return real, None
+    return f"{PYTHON_MOUNT}/bin/{ver}", os.path.realpath(sys.base_prefix)
 
 
-@cache
-def _interpreter() -> tuple[str, bytes]:
-    """The sandbox's interpreter (its path inside) and pid 1's code, compiled by it: by
-    this process when it is the same binary (mounted from our own installation)."""
-    python, extra = _python()
-    same = bool(extra) or os.path.realpath(sys.executable) == python
-    return python, boot_code(None if same else python)
+def sandbox_env() -> dict[str, str]:
+    """Pid 1's environment, and so the shell's."""
+    env = {"HOME": "/root", "PATH": PATH, "TERM": "dumb", **LOCALE}
+    if _python()[1] is not None:
+        env["LD_LIBRARY_PATH"] = f"{PYTHON_MOUNT}/lib"
+    return env
+
+
+def make_zygote() -> Zygote:
+    """A zygote for pid 1s (`zygote.py`) on the sandbox's interpreter, run from the host,
+    where an interpreter of ours has its host path. Its code is compiled by this process
+    when it is the same binary."""
+    python, ours = _python()
+    if ours is None:
+        by = None if os.path.realpath(sys.executable) == python else python
+        return Zygote(python, functools.partial(boot_code, by), python_env={},
+                      sandbox_env=sandbox_env())  # fmt: skip
+    host = ours + python.removeprefix(PYTHON_MOUNT)
+    return Zygote(host, functools.partial(boot_code, None),
+                  python_env={"LD_LIBRARY_PATH": f"{ours}/lib"},
+                  sandbox_env=sandbox_env(), paths=(ours, PYTHON_MOUNT))  # fmt: skip
 
 
 @cache
@@ -113,14 +121,15 @@ def kernel_counts_per_userns() -> bool:
     return (major, minor) >= (5, 14)
 
 
-def namespace_args(bwrap: str) -> list[str]:
+def namespace_args(bwrap: str, proc_sys: bool = True) -> list[str]:
     """bwrap with every namespace, uid 0 of its own user namespace, no capabilities,
     and the host's system directories read-only: what every sandbox starts from
-    (/proc/sys read-only too: `proc_sys_args`)."""
+    (/proc/sys read-only too: `proc_sys_args`; a slot's pid 1 mounts a /proc of its own,
+    `pid1._become_pid1`)."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
     args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL", "--die-with-parent"]
     args += ["--new-session", "--hostname", "sandbox", *system_args()]
-    return [*args, "--dev", "/dev", "--proc", "/proc", *proc_sys_args()]
+    return [*args, "--dev", "/dev", "--proc", "/proc", *(proc_sys_args() if proc_sys else ())]
 
 
 def proc_sys_args() -> tuple[str, ...]:
@@ -336,9 +345,10 @@ class BwrapBackend:
         self._base_ready = False
         self._idle: dict[tuple[str, ...], list[Slot]] = {}
         self._slots: set[Slot] = set()
+        self._zygote = make_zygote()
         # Slots die with the harness anyway (with bwrap until adopted, then with our main
         # thread); this ends them with us. Their pid 1s come to us: we reap them.
-        weakref.finalize(self, _destroy_all, self._slots)
+        weakref.finalize(self, _destroy_all, self._slots, self._zygote)
         become_subreaper()
 
     def _command(self, fs: Path, tops: Sequence[str], uid: int | None) -> Command:
@@ -353,15 +363,21 @@ class BwrapBackend:
             self._base_ready = True  # before the await: episodes starting meanwhile don't sweep
             with contextlib.suppress(OSError):  # best effort: leftovers cost only space
                 await asyncio.to_thread(sweep_stale_slots, self.base_dir)
-        python = await asyncio.to_thread(_interpreter)  # (a compile, the first time)
+        await asyncio.to_thread(self._zygote.prepare)  # (a compile, the first time)
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
+        try:
+            _refuse_owned_interpreter(self._zygote.python, uid)
+        except BaseException:
+            if uid is not None:
+                _POOL.release(uid)
+            raise
         try:
             root = Path(tempfile.mkdtemp(prefix=slot_prefix(), dir=self.base_dir))
         except BaseException:
             if uid is not None:
                 _POOL.release(uid)
             raise
-        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), python)
+        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), self._zygote)
         self._slots.add(slot)
         try:
             slot.make_tops()
@@ -411,11 +427,13 @@ class BwrapBackend:
             _end(slot)
 
     def close(self) -> None:
-        """Destroy every slot (idle ones; open sandboxes must be closed first)."""
+        """Destroy every slot (idle ones; open sandboxes must be closed first) and end the
+        zygote (started again if need be)."""
         slots = [slot for idle in self._idle.values() for slot in idle]
         self._idle.clear()
         self._slots.difference_update(slots)
         _end_all(slots)
+        self._zygote.close()
 
 
 def _end(slot: Slot) -> None:
@@ -438,25 +456,36 @@ def _end_all(slots: Sequence[Slot]) -> None:
             _end(slot)
 
 
-def _destroy_all(slots: set[Slot]) -> None:
+def _destroy_all(slots: set[Slot], zygote: Zygote) -> None:
+    zygote.close()
     _end_all(list(slots))
     slots.clear()
 
 
+def _refuse_owned_interpreter(python: str, uid: int | None) -> None:
+    """Pid 1 and its grading programs are forks of a process that ran `python` on the host:
+    their /proc/self/exe is that file on the host's mount, not the sandbox's read-only
+    view of it, so the host uid agents run as (`uid`, else ours) must not own it."""
+    agent = os.geteuid() if uid is None else uid
+    if os.stat(python).st_uid == agent:
+        why = "as root, sandboxes run under pool uids, which needs setpriv (util-linux)"
+        if agent != 0:
+            why = "use a Python installed under /usr, or run as root"
+        raise SandboxError(f"agents would run as the owner of {python}: {why}")
+
+
 def sandbox_args(backend: BwrapBackend, fs: Path, tops: Sequence[str], info_fd: int) -> list[str]:
-    """bwrap's arguments for a slot: its files read-write, the rest read-only, our pid 1."""
-    args = namespace_args(backend.bwrap)
+    """bwrap's arguments for a slot: its files read-write, the rest read-only; it runs the
+    slot's holder (`slot.HOLDER`), whose namespaces pid 1 joins."""
+    args = namespace_args(backend.bwrap, proc_sys=False)
     if "tmp" not in tops:
         args += ["--size", str(TMP_BYTES)] if backend.tmpfs_size else []
         args += ["--tmpfs", "/tmp"]
     for top in tops:
         args += ["--bind", str(fs / top), "/" + top]
-    python, extra = _python()
-    args += [*extra, "--dir", SHIM_DIR]
+    python, ours = _python()
+    args += ["--ro-bind", ours, PYTHON_MOUNT] if ours is not None else []
+    args += ["--dir", SHIM_DIR]
     args += ["--symlink", python, f"{SHIM_DIR}/python3", "--symlink", python, f"{SHIM_DIR}/python"]
-    args += ["--remount-ro", "/", "--chdir", "/root", "--clearenv"]
-    args += ["--setenv", "HOME", "/root", "--setenv", "PATH", PATH]
-    args += ["--setenv", "TERM", "dumb"]
-    for name, value in LOCALE.items():
-        args += ["--setenv", name, value]
+    args += ["--remount-ro", "/", "--chdir", "/", "--clearenv"]
     return [*args, "--as-pid-1", "--info-fd", str(info_fd)]

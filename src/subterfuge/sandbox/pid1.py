@@ -9,8 +9,7 @@ files removed (SysV IPC objects, /tmp, /dev/shm; POSIX message queues and keys
 are denied by the seccomp filter instead, since they cannot be listed from
 here). What a reset cannot restore (`fingerprint`: this process's own limits,
 /dev) makes it fail, and the host destroys the sandbox. The namespaces' sysctls
-cannot change: /proc/sys is mounted read-only (`bwrap.namespace_args`), which pid 1
-checks at start.
+cannot change: /proc/sys is mounted read-only, which pid 1 checks at start.
 The episode's files themselves are reset by the host.
 
 Agent processes can neither stop, kill, trace nor read this process: the kernel
@@ -21,13 +20,15 @@ process is gone: pid 1 forks each program in turn (the resource limits and a
 seccomp filter against tracing) and kills everything a program left before the
 next one starts (`runner.run_all`).
 
-It runs with the sandbox's own interpreter, which also compiled it and the runner
-on the host beforehand (`slot.boot_code`): `python -S -I -B -c <slot.BOOT> <fd of
-the marshalled code> <socket fd> <seccomp filter, hex>`. No file of the harness
-needs to be visible inside, and no pid 1 compiles its own source: that left ~2 MiB
-of every sandbox's memory behind.
-Only the standard library, all of it imported before any agent runs, and valid
-for any Python >= 3.9.
+Pid 1 is not an interpreter of its own: it is a fork of the zygote (`zygote`, run
+on the host with the sandbox's interpreter by `zygote.py`), which has loaded this
+code and the runner once, so that hundreds of sandboxes share those pages (an
+interpreter's start-up alone wrote ~2 MiB in each). bwrap builds the namespaces and
+mounts; a fork of the zygote takes the slot's uid, joins them, makes a pid namespace
+and forks pid 1 into it (`_enter`), which mounts that namespace's /proc and enters the
+sandbox's own user namespace (`_become_pid1`). No file of the harness needs to be
+visible inside. Only the standard library, all of it imported before any agent
+runs, and valid for any Python >= 3.9.
 
 Protocol (SOCK_SEQPACKET; one marshalled request, then one marshalled reply; a request
 too large for one message comes as `LARGE` with a memfd holding it):
@@ -37,9 +38,11 @@ too large for one message comes as `LARGE` with a memfd holding it):
   ("reset",)                                            -> ("ok",) or ("error", why)
   ("grade", programs, timeout, cap, rlimits, seccomp) + memfd -> ("ok",) once the result
                                                         document is in the memfd
-  ("adopted",)                                          -> ("ok",): bwrap's process is gone,
-                                                        this one now dies with the harness
-It announces itself with ("ready",) once started, with a pidfd for itself.
+  ("adopted",)                                          -> ("ok",): the harness is its
+                                                        parent now: it dies with it
+The process that forks it first sends ("forked",) with a pidfd for it; pid 1 then
+announces itself with ("ready",) once started. The zygote takes one request, ("enter",
+uid, own filter (hex), environment, paths) with five descriptors (`_enter`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,20 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 _CAP_VERSION_3 = 0x20080522
 IPC_RMID = 0
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+JOINED = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
+"""bwrap's namespaces pid 1 joins (its user namespaces apart; the pid namespace is its own)."""
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+PROC_READ_ONLY = (b"sys", b"sysrq-trigger", b"irq", b"bus")
+"""What bwrap's /proc has read-only; /proc/sys above all, or uid 0 of the sandbox could
+change its namespaces' sysctls (IPC limits; `pid_max` since Linux 6.14) for the episodes
+after."""
 RLIMITS = [name for name in dir(resource) if name.startswith("RLIMIT_")]
 SCRATCH = ("/tmp", "/dev/shm")
 """Writable places that are not the episode's files: emptied between episodes."""
@@ -107,6 +124,9 @@ def _libc(name: str, call: type[_Call] = _Call) -> _Call:
 prctl = _libc("prctl")
 bare_prctl = _libc("prctl", _BareCall)
 capset = _libc("capset")
+setns = _libc("setns")
+unshare = _libc("unshare")
+mount = _libc("mount")
 IPC_CTLS = [(kind, _libc(kind + "ctl")) for kind in ("shm", "sem", "msg")]
 runner: Any = None
 """The grading runner module, built from the code the harness compiled (`slot.BOOT`)."""
@@ -366,8 +386,9 @@ def _grade(
         pass  # the harness gave up on this grading
 
 
-FDS = {"shell": 3, "grade": 1}
-"""Descriptors each request must bring (the kernel drops them silently when we have no room)."""
+FDS = {"shell": 3, "grade": 1, "enter": 5}
+"""Descriptors each request must bring (the kernel drops them silently when we have no room);
+"enter" is the zygote's."""
 MAX_FDS = max(FDS.values()) + 1
 """The most a message can bring: a request's own, and the memfd of a `LARGE` one."""
 
@@ -461,15 +482,10 @@ def serve(sock: _socket.socket) -> None:
     events = select.poll()
     for fd in (sock.fileno(), wake_r):
         events.register(fd, select.POLLIN)
-    # With a descriptor for this process: the host waits on it and kills through it once
-    # bwrap's own process, which only waits for this one, is gone (`slot.Slot._adopt`).
-    # Until now this process died with bwrap's (--die-with-parent); from now on it must
-    # not, until the host has adopted it ("adopted").
-    _check(prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0), "pdeathsig")
-    me = os.pidfd_open(os.getpid())
-    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me.to_bytes(4, sys.byteorder))]
-    sock.sendmsg([marshal.dumps(("ready",), 4)], rights)
-    os.close(me)
+    # The host has a pidfd for this process (`_enter`). Our parent exits once we are
+    # ready: we die with the host once it has adopted us ("adopted"; a fork starts with
+    # no parent-death signal).
+    sock.send(marshal.dumps(("ready",), 4))
     while True:
         ready = [fd for fd, _ in events.poll()]
         if wake_r in ready:
@@ -500,10 +516,163 @@ def serve(sock: _socket.socket) -> None:
         sock.send(marshal.dumps(reply, 4))
 
 
-def main(runner_code: types.CodeType, sock_fd: int, own_filter: str) -> None:
-    """Pid 1's life, given the runner compiled, the harness's socket and the filter (hex)
-    pid 1 puts on itself. The harness starts it with `slot.BOOT`."""
+def zygote(runner_code: types.CodeType, ctrl_fd: int) -> None:
+    """The host process every sandbox's pid 1 is forked from (`slot.Zygote` starts it with
+    `slot.BOOT`): it loads the runner once, and each fork shares those pages and the
+    interpreter's own instead of starting an interpreter of its own (~2 MiB per sandbox).
+
+    Each ("enter", ...) request on `ctrl_fd` forks a process that joins the sandbox's
+    namespaces (`_enter`); the sandbox's pid 1 is a fork of that one. The zygote ends
+    with the harness (its socket closes; SIGKILL if the harness dies first).
+    """
     global runner
+    _check(prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    runner = types.ModuleType("subterfuge_runner")
+    exec(runner_code, runner.__dict__)
+    # The compiler builds its AST types on first use: here once (0.2 MiB), not in every
+    # grading program (~2 ms of CPU and ~130 page faults each).
+    compile("", "warm-up", "exec")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps what we fork
+    ctrl = _socket.socket(fileno=ctrl_fd)
+    gc.collect()
+    gc.freeze()  # never scanned again: fewer pages a fork copies
+    try:  # give back what start-up freed: every fork maps it
+        malloc_trim = _libc("malloc_trim")
+    except OSError:  # not glibc
+        pass
+    else:
+        malloc_trim(0)
+    while True:
+        payload, fds = _recv_fds(ctrl)
+        if not payload:
+            return
+        try:
+            request = marshal.loads(payload)
+            ok = request[0] == "enter" and len(fds) == FDS["enter"]
+        except Exception:
+            ok = False
+        if ok:
+            try:
+                child = os.fork()
+            except OSError as exc:
+                _say(fds[1], f"pid 1 could not be forked: {exc!r}")
+                child = -1
+            if child == 0:
+                try:
+                    ctrl.close()
+                    _enter(request, fds)
+                except BaseException as exc:
+                    _say(2, f"pid 1 could not start: {exc!r}")
+                os._exit(1)
+        _close_all(fds)
+
+
+def _say(fd: int, text: str) -> None:
+    try:  # noqa: SIM105 (contextlib is not imported in here)
+        os.write(fd, (text + "\n").encode())
+    except OSError:
+        pass
+
+
+def _enter(request: tuple[Any, ...], fds: list[int]) -> None:
+    """In a fork of the zygote: join the sandbox bwrap set up and fork its pid 1 there.
+
+    bwrap's process holds the sandbox's namespaces (`fds`: the holder's pidfd, its
+    user namespace's parent, where bwrap's mounts belong, and its own user namespace).
+    This process takes the slot's uid, joins all but the pid namespace, makes a pid
+    namespace of its own and forks its pid 1 (`_become_pid1`), then exits: pid 1 comes
+    to the harness, a subreaper. bwrap's processes are then killed; what pid 1 joined
+    lives on with it.
+    """
+    _, uid, own_filter, env, paths = request
+    sock_fd, err_fd, holder, outer, nested = fds
+    os.dup2(err_fd, 2)
+    os.close(err_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    zygote = os.getppid()
+    if os.geteuid() == 0:
+        os.setgroups([])  # none of the harness's groups reach the sandbox
+    if uid is not None:
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    # Die with the zygote (set after the uid changed: that clears it).
+    _check(prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    if os.getppid() != zygote:
+        raise SystemExit("the zygote is gone")
+    _check(setns(outer, CLONE_NEWUSER), "joining the sandbox's user namespace")
+    _check(setns(holder, JOINED), "joining the sandbox's namespaces")
+    os.close(outer)
+    os.close(holder)
+    _check(unshare(CLONE_NEWPID), "a pid namespace")
+    go_r, go_w = os.pipe()
+    started_r, started_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(go_w)
+            os.close(started_r)
+            _become_pid1(sock_fd, nested, own_filter, env, paths, go_r, started_w)
+        except BaseException as exc:
+            _say(2, f"pid 1 could not start: {exc!r}")
+        os._exit(1)
+    os.close(go_r)
+    os.close(started_w)
+    # The harness gets a pidfd for pid 1 before anything else, to kill and reap it
+    # whatever happens next; only then may pid 1 say it is ready.
+    me = os.pidfd_open(child)
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me.to_bytes(4, sys.byteorder))]
+    _socket.socket(fileno=sock_fd).sendmsg([marshal.dumps(("forked",), 4)], rights)
+    os.write(go_w, b"1")
+    if not os.read(started_r, 1):  # it failed: collect it here, or it is the harness's zombie
+        os.waitpid(child, 0)
+
+
+def _moved(host: str, inside: str) -> None:
+    """Where the interpreter's files are inside, for what it imports and runs from now on:
+    a grading program's `subprocess.run([sys.executable, ...])` too."""
+
+    def inside_of(path: str) -> str:
+        return inside + path[len(host) :] if path == host or path.startswith(host + "/") else path
+
+    sys.path[:] = [inside_of(p) for p in sys.path]
+    for name in ("executable", "_base_executable", "prefix", "exec_prefix", "base_prefix",
+                 "base_exec_prefix"):  # fmt: skip
+        value = getattr(sys, name, None)
+        if isinstance(value, str):
+            setattr(sys, name, inside_of(value))
+
+
+def _become_pid1(
+    sock_fd: int,
+    nested: int,
+    own_filter: str,
+    env: dict[str, str],
+    paths: list[str] | None,
+    go: int,
+    started: int,
+) -> None:
+    """Pid 1's life: a /proc of its own pid namespace (with what bwrap leaves read-only
+    read-only again), the sandbox's own user namespace (where no further one can be made),
+    then nothing it could lose to the agent, and the harness's requests until it goes.
+    It starts on a byte from `go` (its parent has sent the harness a pidfd for it) and
+    writes a byte to `started` once nothing is left to fail: its parent exits then."""
+    if not os.read(go, 1):
+        raise SystemExit("the process that forked pid 1 is gone")
+    os.close(go)
+    os.setsid()
+    _check(mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "/proc")
+    for entry in PROC_READ_ONLY:
+        path = b"/proc/" + entry
+        if os.path.exists(path):
+            _check(mount(path, path, None, MS_BIND, None), "binding " + repr(path))
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+            _check(mount(None, path, None, flags, None), "read-only " + repr(path))
+    _check(setns(nested, CLONE_NEWUSER), "joining the sandbox's own user namespace")
+    os.close(nested)
+    os.environ.clear()
+    os.environ.update(env)
+    if paths is not None:  # the interpreter is mounted elsewhere inside (`bwrap._python`)
+        _moved(*paths)
     if not _read_only("/proc/sys"):  # or uid 0 here could change the namespaces' sysctls
         raise SystemExit("pid 1 needs /proc/sys read-only")
     _check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
@@ -521,17 +690,7 @@ def main(runner_code: types.CodeType, sock_fd: int, own_filter: str) -> None:
     # Denied here, so for the shell and everything else this process starts.
     _drop_capabilities()
     _seccomp(_fprog(bytes.fromhex(own_filter)))
-    runner = types.ModuleType("subterfuge_runner")
-    exec(runner_code, runner.__dict__)
-    # The compiler builds its AST types on first use: here once (0.2 MiB), not in every
-    # grading program (~2 ms of CPU and ~130 page faults each).
-    compile("", "warm-up", "exec")
-    gc.collect()
-    gc.freeze()  # never scanned again: fewer pages a forked program copies
-    try:  # give back what start-up freed: a pid 1 per sandbox
-        malloc_trim = _libc("malloc_trim")
-    except OSError:  # not glibc
-        pass
-    else:
-        malloc_trim(0)
+    os.write(started, b"1")
+    os.close(started)
     serve(_socket.socket(fileno=sock_fd))
+    os._exit(0)

@@ -9,6 +9,7 @@ import select
 import shutil
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,14 +49,29 @@ def _each_process(name: str) -> Iterator[tuple[int, bytes]]:
         yield int(entry.name), raw
 
 
+def _ppid(stat: bytes) -> int | None:
+    """The parent's pid in a /proc stat line."""
+    # the command name may contain spaces and parentheses: split after the last ')'
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent of process `pid` (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return _ppid(f.read())
+    except OSError:
+        return None
+
+
 def _parents() -> dict[int, int]:
     """pid -> ppid for every process visible in /proc (a rare path: floods only)."""
     table: dict[int, int] = {}
     for pid, raw in _each_process("stat"):
-        # the command name may contain spaces and parentheses: split after the last ')'
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        if len(fields) > 1:
-            table[pid] = int(fields[1])
+        ppid = _ppid(raw)
+        if ppid is not None:
+            table[pid] = ppid
     return table
 
 
@@ -145,6 +161,28 @@ def reap(pidfd: int, timeout: float = 0.0) -> None:
     exited(pidfd, timeout)
     with contextlib.suppress(ChildProcessError):
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+
+
+def pid_of(pidfd: int) -> int:
+    """The pid (in our namespace) of the process behind `pidfd`: -1 once it is reaped."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise OSError("no pid for a pidfd")
+
+
+def collect(pidfd: int, timeout: float) -> None:
+    """Wait up to `timeout` for the process behind `pidfd` to be dead and reaped, reaping it
+    here once it is our child: one whose parent exits meanwhile comes to us (a subreaper)
+    and would otherwise stay our zombie."""
+    deadline = time.monotonic() + timeout
+    exited(pidfd, timeout)
+    while pid_of(pidfd) != -1 and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):  # not ours (yet)
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            continue
+        time.sleep(0.001)
 
 
 async def wait_gone(pidfd: int, timeout: float | None = 10.0) -> None:

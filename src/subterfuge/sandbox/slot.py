@@ -2,12 +2,12 @@
 
 A slot is a host directory (`<base>/slot-<pid ns>-<pid>-XXXX/fs/<top>`,
 bind-mounted into the sandbox), the sandbox's pid 1 (`pid1.py`), and the socket
-to that pid 1. bwrap's own process, which only waits for pid 1 to exit, is let go
-once pid 1 is ready (~0.2 MiB and a process per sandbox): pid 1 then belongs to
-this process, a child subreaper (`become_subreaper`), which waits on it and kills
-it through a pidfd pid 1 sent with its first message. Until then pid 1 dies with
-bwrap (--die-with-parent), from then on with this process (`pid1.py`: "adopted"),
-and it also ends when its socket closes.
+to that pid 1. bwrap builds the namespaces and mounts and runs a holder (`HOLDER`);
+pid 1 is a fork of the zygote (`zygote.py`) that joins them, with a pid namespace
+and a /proc of its own, after which bwrap and the holder are killed. Pid 1 then
+belongs to this process, a child subreaper (`become_subreaper`), which waits on
+it and kills it through a pidfd sent by the process that forked it. It dies with
+this process (`pid1.py`: "adopted"), and it also ends when its socket closes.
 Between two episodes pid 1 kills every process and empties what lies outside the
 episode's files, and the host empties the files; the namespaces and mounts,
 which cost most of a new sandbox, are kept. A slot whose pid 1 is gone or fails
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import marshal
@@ -29,15 +30,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from subterfuge.sandbox import seccomp
 from subterfuge.sandbox.base import SandboxError
-from subterfuge.sandbox.grading import RUNNER_SOURCE
-from subterfuge.sandbox.procs import exited, reap, rmtree, set_subreaper, wait_gone
-from subterfuge.sandbox.runner import write_all
-from subterfuge.sandbox.seccomp import filter_program
+from subterfuge.sandbox.procs import (
+    collect,
+    exited,
+    parent_of,
+    pid_of,
+    rmtree,
+    set_subreaper,
+    wait_gone,
+)
 from subterfuge.sandbox.workspace import chown_tree
+from subterfuge.sandbox.zygote import Zygote, memfd
 
-PID1_SOURCE = Path(__file__).with_name("pid1.py").read_text(encoding="utf-8")
 BOOT_SECONDS = 30.0
 CALL_SECONDS = 30.0
 
@@ -45,16 +50,6 @@ INLINE_BYTES = 64 << 10
 """Requests up to this size travel in the socket message itself (its limit is ~200 KB)."""
 LARGE = b"SFG-LARGE"
 """Sent instead of a larger request, whose bytes travel in a memfd (`pid1.LARGE`)."""
-
-
-def _memfd(data: bytes) -> int:
-    fd = os.memfd_create("subterfuge-request", os.MFD_CLOEXEC)
-    try:
-        write_all(fd, data)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
 
 
 def become_subreaper() -> bool:
@@ -69,64 +64,12 @@ Command = Callable[[int], list[str]]
 """Given the descriptor bwrap reports its pid on, the argv that starts a slot's sandbox
 (everything before the program it runs)."""
 
-
-BOOT = """import marshal, os, sys
-_fd = int(sys.argv[1])
-_tag, _, _code = os.pread(_fd, os.fstat(_fd).st_size, 0).partition(b"\\n")
-os.close(_fd)
-if _tag != sys.implementation.cache_tag.encode():
-    sys.exit(f"pid 1 was compiled for {_tag.decode()}, not {sys.implementation.cache_tag}")
-_code = marshal.loads(_code)
-exec(_code[0])
-main(_code[1], int(sys.argv[2]), sys.argv[3])
-"""
-"""What the sandbox's interpreter runs as pid 1: the code `boot_code` compiled, from a
-descriptor (`pid1.main`), once it has checked that the code is its version's (marshalled
-code of another version can crash the interpreter without a word)."""
-
-_COMPILE = """import marshal, sys
-def compiled(sources):
-    code = tuple(compile(s, n, "exec", dont_inherit=True) for n, s in sources)
-    return sys.implementation.cache_tag.encode() + b"\\n" + marshal.dumps(code)
-"""
-"""What `BOOT` loads: the version tag, a newline, the marshalled code. Run by the
-sandbox's interpreter, or here when that is this process's."""
-
-
-@functools.cache
-def boot_code(host_python: str | None) -> bytes:
-    """Pid 1 and the grading runner compiled (marshal) by the interpreter the sandboxes
-    run, at `host_python` on the host, or this process's own when None.
-
-    Compiled once here rather than in every pid 1: a pid 1 that compiles its own source
-    keeps ~2 MiB more memory (what the compiler allocated, in pages it cannot give
-    back), in every sandbox, and every fork of it maps those pages. Marshalled code only
-    loads in the same Python version, hence the sandbox's interpreter, not ours.
-    """
-    sources = [("pid1.py", PID1_SOURCE), ("runner.py", RUNNER_SOURCE)]
-    if host_python is None:
-        namespace: dict[str, Any] = {}
-        exec(_COMPILE, namespace)
-        return bytes(namespace["compiled"](sources))
-    write = "sys.stdout.buffer.write(compiled(marshal.loads(sys.stdin.buffer.read())))"
-    argv = [host_python, "-S", "-I", "-B", "-c", _COMPILE + write]
-    try:
-        done = subprocess.run(argv, input=marshal.dumps(sources, 4), capture_output=True,
-                              timeout=BOOT_SECONDS, env={}, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxError(f"could not compile pid 1 with {host_python}: {exc}") from None
-    if done.returncode != 0:
-        tail = done.stderr.decode("utf-8", "replace")[-2000:]
-        raise SandboxError(f"could not compile pid 1 with {host_python}: {tail}")
-    return done.stdout
-
-
-def pid1_argv(python: str, code_fd: int, sock_fd: int) -> list[str]:
-    """`-S -I -B`: only the stdlib, nothing from the environment or the (agent-writable) cwd.
-    Pid 1 denies itself, and so everything it starts, what would outlive an episode and
-    what would change its own limits or scheduling."""
-    own = (filter_program(seccomp.LEFTOVERS, seccomp.PID1_GUARDS) or b"").hex()
-    return [python, "-S", "-I", "-B", "-c", BOOT, str(code_fd), str(sock_fd), own]
+HOLDER = ["/bin/sh", "-c", "echo ready && exec sleep 2147483647"]
+"""What bwrap runs: it says when the namespaces are complete (bwrap's last step before it
+runs its program makes the innermost user namespace), and keeps them until pid 1 has
+joined them."""
+NS_GET_PARENT = 0xB702
+"""ioctl(2) on a namespace file: the parent user namespace, as a new descriptor."""
 
 
 class Slot:
@@ -138,22 +81,24 @@ class Slot:
         tops: Sequence[str],
         uid: int | None,
         command: Command,
-        python: tuple[str, bytes],
+        zygote: Zygote,
     ) -> None:
-        """`python`: the sandbox's interpreter (its path inside) and `boot_code`'s output."""
+        """`zygote`: what the slot's pid 1 is forked from."""
         self.root = root
         self.tops = tuple(tops)
         self.uid = uid
         self._command = command
-        self._python, self._code = python
+        self._zygote = zygote
         self._proc: subprocess.Popen[bytes] | None = None
         """bwrap's process, until pid 1 is ready."""
+        self._info: int | None = None
+        """bwrap's report (`--info-fd`: its child's pid), until read."""
+        self._holder: int | None = None
+        """A pidfd for bwrap's child (`HOLDER`), until it is reaped."""
         self._pidfd: int | None = None
-        """Pid 1's, from then on."""
+        """Pid 1's, from its first message on."""
         self._stderr: int | None = None
         """Our end of the pipe bwrap and pid 1 write to (read for their last words)."""
-        self._info: int | None = None
-        """bwrap's report (`--info-fd`, its child's pid), until pid 1 is adopted."""
         self._ended = False
         """Set by `kill`: what is left is `destroy`'s, maybe in another thread."""
         self._sock: socket.socket | None = None
@@ -231,48 +176,78 @@ class Slot:
         self.destroy(remove=False)
         self._ended = False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        info_r, info_w = os.pipe()
-        os.set_blocking(info_r, False)
-        self._info = info_r
+        self._info, info_w = os.pipe()
+        ready_r, ready_w = os.pipe()
         self._stderr, err_w = os.pipe()
-        code = -1
         try:
-            code = _memfd(self._code)
-            argv = [*self._command(info_w), "--", *pid1_argv(self._python, code, theirs.fileno())]
             # Popen, not asyncio: a slot outlives the event loop that created it.
             self._proc = subprocess.Popen(
-                argv,
-                pass_fds=(theirs.fileno(), info_w, code),
+                [*self._command(info_w), "--", *HOLDER],
+                pass_fds=(info_w,),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=ready_w,
                 stderr=err_w,
                 env={},
             )
         except BaseException as exc:
+            for fd in (ready_r, err_w):
+                os.close(fd)
             ours.close()
-            self._info = None
-            os.close(info_r)
+            theirs.close()
             if isinstance(exc, OSError):
                 raise SandboxError(f"could not start the sandbox: {exc}") from exc
             raise
         finally:
-            theirs.close()
             os.close(info_w)
-            os.close(err_w)
-            if code >= 0:
-                os.close(code)
+            os.close(ready_w)
         ours.setblocking(False)
         self._sock, self._owed = ours, 0
         try:
-            self._adopt(await asyncio.wait_for(self._recv_ready(), BOOT_SECONDS))
+            try:
+                await asyncio.wait_for(_read_ready(ready_r), BOOT_SECONDS)
+                self._holder = self._holder_from_report()
+                if self._holder is None or self._proc is None or self._proc.poll() is not None:
+                    raise SandboxError("bwrap ended before its sandbox was joined")
+                namespaces = _namespaces(self._holder)
+                try:
+                    self._zygote.enter(self.uid, [theirs.fileno(), err_w, *namespaces])
+                finally:
+                    for fd in namespaces[1:]:  # (the first is the holder's pidfd, kept)
+                        os.close(fd)
+            finally:
+                theirs.close()
+                for fd in (ready_r, err_w):
+                    os.close(fd)
+            # A pidfd for pid 1 first (from its parent), to kill and reap it whatever
+            # happens next; then pid 1 says it is ready.
+            (self._pidfd,) = await asyncio.wait_for(self._recv_first(("forked",), 1), BOOT_SECONDS)
+            self.pid1 = pid_of(self._pidfd)
+            await asyncio.wait_for(self._recv_first(("ready",), 0), BOOT_SECONDS)
+            self._adopt()
+            await self._wait_adopted()
             await self.call(("adopted",), timeout=BOOT_SECONDS)
         except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
             err = await self._last_words(kill=True)
             self.destroy(remove=False)
             raise SandboxError(f"sandbox failed to start: {err or exc}") from None
 
-    async def _recv_ready(self) -> int:
-        """Pid 1's first message, ("ready",) with a pidfd for itself: the pidfd."""
+    def _holder_from_report(self) -> int | None:
+        """A pidfd for bwrap's child, named in bwrap's report, or None; read once. Called
+        once bwrap has written it: with the holder ready, or with bwrap dead (or never
+        started). Until bwrap is reaped the pid is its child's, alive or a zombie."""
+        info, self._info = self._info, None
+        if info is None:
+            return None
+        try:
+            return os.pidfd_open(int(json.loads(os.read(info, 1 << 16) or b"{}")["child-pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        finally:
+            os.close(info)
+
+    async def _recv_first(self, said: tuple[str], fds_with: int) -> list[int]:
+        """One of the first messages on pid 1's socket, which must be `said` with `fds_with`
+        descriptors: those descriptors."""
         assert self._sock is not None
         sock, loop = self._sock, asyncio.get_running_loop()
         got: asyncio.Future[tuple[bytes, list[int]]] = loop.create_future()
@@ -302,40 +277,38 @@ class Slot:
         if not data:
             raise await self._gone()
         try:
-            ready = marshal.loads(data) == ("ready",) and len(fds) == 1
+            expected = marshal.loads(data) == said and len(fds) == fds_with
         except (EOFError, ValueError, TypeError):
-            ready = False
-        if not ready:
+            expected = False
+        if not expected:
             for fd in fds:
                 os.close(fd)
             raise SandboxError(f"sandbox pid 1 said {data[:40]!r} with {len(fds)} descriptors")
-        return fds[0]
+        return fds
 
-    def _adopt(self, pidfd: int) -> None:
-        """Keep pid 1 by its pidfd and end bwrap's process: pid 1, which stopped dying with
-        it before it said it was ready, comes to us (`become_subreaper`)."""
-        self._pidfd = pidfd
-        self.pid1 = self._bwrap_child()
-        if self.pid1 < 0:
-            raise SandboxError("bwrap did not say which process is the sandbox's pid 1")
+    def _adopt(self) -> None:
+        """End bwrap's process and its holder, whose namespaces pid 1 has joined. Pid 1's
+        parent exits once pid 1 is ready: pid 1 is ours (`become_subreaper`), and so is
+        the holder once bwrap is gone."""
         proc, self._proc = self._proc, None
         assert proc is not None
         proc.kill()
         proc.wait()
+        holder, self._holder = self._holder, None
+        if holder is not None:
+            try:
+                collect(holder, timeout=10.0)  # (it dies with bwrap: --die-with-parent)
+            finally:
+                os.close(holder)
 
-    def _bwrap_child(self) -> int:
-        """The host pid of bwrap's child (pid 1) from bwrap's report, or -1; closes it.
-        Called once bwrap has written it: with pid 1 ready, or with bwrap dead (or never
-        started)."""
-        info, self._info = self._info, None
-        if info is None:
-            return -1
-        try:
-            return int(json.loads(os.read(info, 1 << 16) or b"{}")["child-pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return -1
-        finally:
-            os.close(info)
+    async def _wait_adopted(self) -> None:
+        """Until pid 1's parent, which exits as soon as it has forked it, is gone and pid 1
+        is ours: "adopted" makes it die with its parent of the moment."""
+        deadline = asyncio.get_running_loop().time() + BOOT_SECONDS
+        while parent_of(self.pid1) not in (os.getpid(), 1, None):
+            if asyncio.get_running_loop().time() > deadline:
+                raise SandboxError("the sandbox's pid 1 did not come to this process")
+            await asyncio.sleep(0.001)
 
     async def _gone(self) -> SandboxError:
         """The error for a dead pid 1, with its last words (a traceback) if it left any."""
@@ -400,7 +373,7 @@ class Slot:
             message, extra = marshal.dumps(request, 4), []
             try:
                 if len(message) > INLINE_BYTES:
-                    extra.append(_memfd(message))
+                    extra.append(memfd(message))
                     message = LARGE
                 socket.send_fds(self._sock, [message], [*fds, *extra])
             except OSError as exc:  # EPIPE: pid 1 is gone; EMFILE: we are out of descriptors
@@ -444,25 +417,64 @@ class Slot:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.wait()  # first: its child, dead or dying, is then ours or reaped by it
-        pidfd, self._pidfd = self._pidfd, None
-        if pidfd is None:  # not adopted: pid 1 died with bwrap and may have come to us
-            pid = self._bwrap_child()
-            with contextlib.suppress(OSError):  # ESRCH: bwrap reaped it
-                pidfd = os.pidfd_open(pid) if pid > 0 else None
-        if pidfd is not None:
-            try:
-                reap(pidfd, timeout=10.0)  # (a SIGKILLed namespace ends in milliseconds)
-            finally:
-                os.close(pidfd)
-        if self._info is not None:
-            os.close(self._info)
-            self._info = None
+        if self._holder is None:  # the holder died with bwrap, and may have come to us
+            self._holder = self._holder_from_report()
+        for pidfd in (self._holder, self._pidfd):
+            if pidfd is not None:
+                try:  # (a SIGKILLed namespace ends in milliseconds)
+                    collect(pidfd, timeout=10.0)  # pid 1's parent may exit meanwhile
+                finally:
+                    os.close(pidfd)
+        self._holder = self._pidfd = None
         if self._stderr is not None:
             os.close(self._stderr)
             self._stderr = None
         self.pid1 = -1
         if remove:
             rmtree(self.root)
+
+
+async def _read_ready(fd: int) -> None:
+    """Until the holder's "ready" comes down pipe `fd`; SandboxError if bwrap ends first."""
+    loop = asyncio.get_running_loop()
+    said = asyncio.Event()
+    got = bytearray()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 64)
+        except BlockingIOError:
+            return
+        got.extend(chunk or b"-")
+        if not chunk or b"\n" in got:
+            said.set()
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
+    try:
+        await said.wait()
+    finally:
+        loop.remove_reader(fd)
+    if bytes(got) != b"ready\n":
+        raise SandboxError("bwrap ended before the sandbox was ready")
+
+
+def _namespaces(holder: int) -> list[int]:
+    """What pid 1 joins (`pid1._enter`): the holder's pidfd (the caller's), the parent of
+    its user namespace (bwrap's outer one, which owns the mounts) and its own (where
+    bwrap disabled further user namespaces)."""
+    pid = pid_of(holder)
+    own = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parent = fcntl.ioctl(own, NS_GET_PARENT)
+    except OSError:
+        os.close(own)
+        raise
+    if exited(holder):  # the pid named another process by the time we opened its file
+        for fd in (own, parent):
+            os.close(fd)
+        raise SandboxError("the sandbox's holder ended before it was joined")
+    return [holder, parent, own]
 
 
 class SlotShell:
