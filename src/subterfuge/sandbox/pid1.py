@@ -618,13 +618,20 @@ def _enter(request: tuple[Any, ...], fds: list[int]) -> None:
     os.close(go_r)
     os.close(started_w)
     # The harness gets a pidfd for pid 1 before anything else, to kill and reap it
-    # whatever happens next; only then may pid 1 say it is ready.
-    me = os.pidfd_open(child)
-    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me.to_bytes(4, sys.byteorder))]
-    _socket.socket(fileno=sock_fd).sendmsg([marshal.dumps(("forked",), 4)], rights)
-    os.write(go_w, b"1")
-    if not os.read(started_r, 1):  # it failed: collect it here, or it is the harness's zombie
-        os.waitpid(child, 0)
+    # whatever happens next; only then may pid 1 say it is ready. If pid 1 fails to
+    # start (or the harness gave up: the send fails), it is collected here, or it would
+    # be the harness's zombie for good.
+    started = False
+    try:
+        me = os.pidfd_open(child)
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me.to_bytes(4, sys.byteorder))]
+        _socket.socket(fileno=sock_fd).sendmsg([marshal.dumps(("forked",), 4)], rights)
+        os.write(go_w, b"1")
+        started = bool(os.read(started_r, 1))
+    finally:
+        if not started:
+            os.close(go_w)  # (pid 1 waiting for it gives up)
+            os.waitpid(child, 0)
 
 
 def _moved(host: str, inside: str) -> None:
@@ -635,11 +642,26 @@ def _moved(host: str, inside: str) -> None:
         return inside + path[len(host) :] if path == host or path.startswith(host + "/") else path
 
     sys.path[:] = [inside_of(p) for p in sys.path]
+    sys.path_importer_cache.clear()
     for name in ("executable", "_base_executable", "prefix", "exec_prefix", "base_prefix",
-                 "base_exec_prefix"):  # fmt: skip
+                 "base_exec_prefix", "_stdlib_dir"):  # fmt: skip
         value = getattr(sys, name, None)
         if isinstance(value, str):
             setattr(sys, name, inside_of(value))
+    for module in list(sys.modules.values()):  # packages import their submodules from these
+        for name in ("__file__", "__cached__"):
+            value = getattr(module, name, None)
+            if isinstance(value, str):
+                setattr(module, name, inside_of(value))
+        spec = getattr(module, "__spec__", None)
+        for paths in (
+            getattr(module, "__path__", None),
+            getattr(spec, "submodule_search_locations", None),
+        ):
+            if isinstance(paths, list):
+                paths[:] = [inside_of(p) for p in paths]
+        if spec is not None and isinstance(spec.origin, str):
+            spec.origin = inside_of(spec.origin)
 
 
 def _become_pid1(

@@ -177,8 +177,10 @@ def collect(pidfd: int, timeout: float) -> None:
     here once it is our child: one whose parent exits meanwhile comes to us (a subreaper)
     and would otherwise stay our zombie."""
     deadline = time.monotonic() + timeout
+    pid = pid_of(pidfd)
     exited(pidfd, timeout)
-    while pid_of(pidfd) != -1 and time.monotonic() < deadline:
+    # Reaped: fdinfo says -1 (Linux >= 5.10?) or /proc has no such pid any more.
+    while pid_of(pidfd) != -1 and parent_of(pid) is not None and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):  # not ours (yet)
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
             continue

@@ -269,8 +269,7 @@ class Slot:
             data, fds = await got
         except BaseException:  # cancelled (timed out) with the message already taken
             if got.done() and not got.cancelled() and got.exception() is None:
-                for fd in got.result()[1]:
-                    os.close(fd)
+                self._keep_or_close(*got.result())
             raise
         finally:
             loop.remove_reader(sock.fileno())
@@ -285,6 +284,15 @@ class Slot:
                 os.close(fd)
             raise SandboxError(f"sandbox pid 1 said {data[:40]!r} with {len(fds)} descriptors")
         return fds
+
+    def _keep_or_close(self, data: bytes, fds: list[int]) -> None:
+        """A first message no one will read: pid 1's pidfd from ("forked",) is kept, to kill
+        and collect it (`destroy`); any other descriptor is closed."""
+        with contextlib.suppress(EOFError, ValueError, TypeError):
+            if marshal.loads(data) == ("forked",) and len(fds) == 1 and self._pidfd is None:
+                self._pidfd = fds.pop()
+        for fd in fds:
+            os.close(fd)
 
     def _adopt(self) -> None:
         """End bwrap's process and its holder, whose namespaces pid 1 has joined. Pid 1's
@@ -401,10 +409,26 @@ class Slot:
         if self._proc is not None:
             self._proc.kill()  # (a no-op once it has exited)
 
+    def _drain(self) -> None:
+        """Refuse what pid 1's parent may still send (it then collects pid 1 itself), and
+        take what it sent (`_keep_or_close`)."""
+        assert self._sock is not None
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+            while True:  # (queued messages outlive the shutdown)
+                data, fds, _, _ = socket.recv_fds(
+                    self._sock, 1 << 16, 1, socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC
+                )
+                if not data:
+                    break
+                self._keep_or_close(data, fds)
+
     def kill(self) -> None:
         """End the sandbox now, without waiting (`destroy` waits)."""
         self._ended = True
         if self._sock is not None:
+            if self._pidfd is None:  # booting: a pidfd for pid 1 may wait in the socket
+                self._drain()
             self._sock.close()
             self._sock = None
         self._kill()
@@ -419,13 +443,13 @@ class Slot:
             proc.wait()  # first: its child, dead or dying, is then ours or reaped by it
         if self._holder is None:  # the holder died with bwrap, and may have come to us
             self._holder = self._holder_from_report()
-        for pidfd in (self._holder, self._pidfd):
+        pidfds, self._holder, self._pidfd = (self._holder, self._pidfd), None, None
+        for pidfd in pidfds:
             if pidfd is not None:
                 try:  # (a SIGKILLed namespace ends in milliseconds)
                     collect(pidfd, timeout=10.0)  # pid 1's parent may exit meanwhile
                 finally:
                     os.close(pidfd)
-        self._holder = self._pidfd = None
         if self._stderr is not None:
             os.close(self._stderr)
             self._stderr = None

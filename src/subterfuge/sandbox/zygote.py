@@ -164,10 +164,12 @@ class Zygote:
             try:
                 socket.send_fds(self._sock, [message], list(fds))
                 return
-            except OSError as exc:
+            except ConnectionError as exc:  # it died: EPIPE, ECONNRESET
                 if attempt == 2:
                     raise SandboxError(f"could not reach the sandboxes' zygote: {exc}") from exc
                 self.close()
+            except OSError as exc:  # a timeout (a busy zygote), EMFILE: this sandbox fails
+                raise SandboxError(f"could not reach the sandboxes' zygote: {exc}") from exc
 
     def close(self) -> None:
         """End the zygote (the sandboxes it forked live on)."""
