@@ -129,7 +129,7 @@ unshare = _libc("unshare")
 mount = _libc("mount")
 IPC_CTLS = [(kind, _libc(kind + "ctl")) for kind in ("shm", "sem", "msg")]
 runner: Any = None
-"""The grading runner module, built from the code the harness compiled (`slot.BOOT`)."""
+"""The grading runner module, built from the code the harness compiled (`zygote.BOOT`)."""
 EXITS: dict[int, int] = {}
 """pid -> exit code of the shells this process started and has reaped."""
 SHELLS: set[int] = set()
@@ -517,8 +517,8 @@ def serve(sock: _socket.socket) -> None:
 
 
 def zygote(runner_code: types.CodeType, ctrl_fd: int) -> None:
-    """The host process every sandbox's pid 1 is forked from (`slot.Zygote` starts it with
-    `slot.BOOT`): it loads the runner once, and each fork shares those pages and the
+    """The host process every sandbox's pid 1 is forked from (`zygote.Zygote` starts it with
+    `zygote.BOOT`): it loads the runner once, and each fork shares those pages and the
     interpreter's own instead of starting an interpreter of its own (~2 MiB per sandbox).
 
     Each ("enter", ...) request on `ctrl_fd` forks a process that joins the sandbox's
