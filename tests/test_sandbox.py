@@ -428,15 +428,17 @@ async def test_sandboxes_never_run_as_the_owner_of_the_interpreter() -> None:
 
 
 def _our_zombies() -> list[int]:
-    """Our children that exited unreaped and were interpreters: the sandboxes' pid 1s.
-    (Not bwrap's child: killed before bwrap reports its pid, it is one of ours too,
-    unnamed; a known leak, rarer than this test's timeouts make it.)"""
+    """Our children left behind: exited unreaped, or bwrap's (killed before bwrap let it
+    go on, it would wait for ever)."""
     me = str(os.getpid())
     found = []
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and (_stat(int(entry.name)) or ["", ""])[:2] == ["Z", me]:
+        state, parent = (
+            (_stat(int(entry.name)) or ["", ""])[:2] if entry.name.isdigit() else ("", "")
+        )
+        if parent == me:
             with contextlib.suppress(OSError):
-                if Path(entry.path, "comm").read_text().startswith("python"):
+                if state == "Z" or Path(entry.path, "comm").read_text().strip() == "bwrap":
                     found.append(int(entry.name))
     return found
 
@@ -447,9 +449,9 @@ def _our_zombies() -> list[int]:
 async def test_a_boot_given_up_leaves_no_process(
     monkeypatch: pytest.MonkeyPatch, how: str, seconds: float
 ) -> None:
-    # Wherever the boot gives up (holder, pid 1's fork, its start, its adoption), every
-    # process it started is killed and reaped: pid 1 among them, whose parent may exit
-    # while the harness destroys the sandbox, and which ends when its socket closes.
+    # Wherever the boot gives up (bwrap's set-up, pid 1's fork, its start, its adoption),
+    # every process it started is killed and reaped: pid 1 among them, whose parent may
+    # exit while the harness destroys the sandbox, and bwrap's child.
     if how == "timed out":
         monkeypatch.setattr(slot_module, "BOOT_SECONDS", seconds)
     before = set(_our_zombies())
@@ -464,7 +466,8 @@ async def test_a_boot_given_up_leaves_no_process(
     deadline = time.monotonic() + 2  # (a stray pid 1 takes a moment to see its socket close)
     while not set(_our_zombies()) <= before and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert set(_our_zombies()) <= before
+    left = set(_our_zombies()) - before
+    assert not left, {pid: (_stat(pid), Path(f"/proc/{pid}/status").read_text()) for pid in left}
 
 
 @needs_bwrap

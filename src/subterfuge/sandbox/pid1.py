@@ -523,7 +523,7 @@ def zygote(runner_code: types.CodeType, ctrl_fd: int) -> None:
 
     Each ("enter", ...) request on `ctrl_fd` forks a process that joins the sandbox's
     namespaces (`_enter`); the sandbox's pid 1 is a fork of that one. The zygote ends
-    with the harness (its socket closes; SIGKILL if the harness dies first).
+    when its socket closes, once its forks have (SIGKILL if the harness dies first).
     """
     global runner
     _check(prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
@@ -544,7 +544,12 @@ def zygote(runner_code: types.CodeType, ctrl_fd: int) -> None:
         malloc_trim(0)
     while True:
         payload, fds = _recv_fds(ctrl)
-        if not payload:
+        if not payload:  # the harness is done: we end once our forks have (their pid 1s
+            # started or collected), or they would come to it and stay its zombies
+            try:  # noqa: SIM105 (contextlib is not imported in here)
+                os.wait()  # (with SIGCHLD ignored: until none is left)
+            except ChildProcessError:
+                pass
             return
         try:
             request = marshal.loads(payload)

@@ -34,6 +34,7 @@ from subterfuge.sandbox.base import SandboxError
 from subterfuge.sandbox.procs import (
     collect,
     exited,
+    naming,
     parent_of,
     pid_of,
     rmtree,
@@ -285,6 +286,21 @@ class Slot:
             raise SandboxError(f"sandbox pid 1 said {data[:40]!r} with {len(fds)} descriptors")
         return fds
 
+    def _bwrap_children(self, ran: bool) -> list[int]:
+        """Pidfds for bwrap's child (the holder), once bwrap is dead: the one it reported,
+        or, where it `ran` and died before reporting, whatever still names this slot on its
+        command line: a child killed before bwrap let it go on waits for that for ever."""
+        holder, self._holder = self._holder, None
+        if holder is None:
+            holder = self._holder_from_report()
+        if holder is not None or not ran:
+            return [] if holder is None else [holder]
+        found = []
+        for pid in naming([str(self.root)])[str(self.root)]:
+            with contextlib.suppress(OSError):
+                found.append(os.pidfd_open(pid))
+        return found
+
     def _keep_or_close(self, data: bytes, fds: list[int]) -> None:
         """A first message no one will read: pid 1's pidfd from ("forked",) is kept, to kill
         and collect it (`destroy`); any other descriptor is closed."""
@@ -441,12 +457,13 @@ class Slot:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.wait()  # first: its child, dead or dying, is then ours or reaped by it
-        if self._holder is None:  # the holder died with bwrap, and may have come to us
-            self._holder = self._holder_from_report()
-        pidfds, self._holder, self._pidfd = (self._holder, self._pidfd), None, None
+        pidfds = [*self._bwrap_children(ran=proc is not None), self._pidfd]
+        self._pidfd = None
         for pidfd in pidfds:
             if pidfd is not None:
                 try:  # (a SIGKILLed namespace ends in milliseconds)
+                    with contextlib.suppress(ProcessLookupError):
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                     collect(pidfd, timeout=10.0)  # pid 1's parent may exit meanwhile
                 finally:
                     os.close(pidfd)

@@ -29,6 +29,7 @@ from subterfuge.sandbox.seccomp import filter_program
 
 PID1_SOURCE = Path(__file__).with_name("pid1.py").read_text(encoding="utf-8")
 COMPILE_SECONDS = 30.0
+CLOSE_SECONDS = 10.0
 SEND_SECONDS = 10.0
 """How long a request may wait for room on the zygote's socket (it reads them as they come)."""
 
@@ -172,12 +173,16 @@ class Zygote:
                 raise SandboxError(f"could not reach the sandboxes' zygote: {exc}") from exc
 
     def close(self) -> None:
-        """End the zygote (the sandboxes it forked live on)."""
+        """End the zygote (the sandboxes it forked live on): it exits once the forks it
+        has in flight have (milliseconds), else it is killed."""
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
         proc, self._proc = self._proc, None
         if proc is not None and self._owner == os.getpid():
-            with contextlib.suppress(OSError):
-                proc.kill()
+            try:
+                proc.wait(CLOSE_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    proc.kill()
                 proc.wait()
