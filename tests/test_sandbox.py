@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -327,57 +327,54 @@ def _rollup(pid: int) -> dict[str, int]:
     return {key: int(rest.split()[0]) for key, _, rest in (line.partition(":") for line in lines)}
 
 
-@needs_bwrap
-async def test_pid1s_are_forks_of_one_zygote_and_share_its_pages() -> None:
+@pytest.fixture
+def backend() -> Iterator[BwrapBackend]:
+    """A backend of its own, closed after the test (its idle slots, its zygote)."""
+    if not OK:
+        pytest.skip(f"bubblewrap unavailable: {WHY}")
+    backend = BwrapBackend()
+    yield backend
+    backend.close()
+
+
+async def test_pid1s_are_forks_of_one_zygote_and_share_its_pages(backend: BwrapBackend) -> None:
     # Each pid 1 would otherwise hold its own interpreter's start-up (~2 MiB) and the
     # runner: at 512 sandboxes, a gigabyte.
-    backend = BwrapBackend()
-    try:
-        sandboxes = [await backend.create([ENV], FILES, FAST) for _ in range(2)]
-        zygote = backend._zygote._proc
-        assert zygote is not None
-        for sb in sandboxes:
-            await sb.run("true")
-            rollup = _rollup(sb._slot.pid1)
-            assert rollup["Shared_Dirty"] > 1024, rollup  # what the zygote wrote before forking
-            cmdline = Path(f"/proc/{sb._slot.pid1}/cmdline").read_bytes()
-            assert cmdline == Path(f"/proc/{zygote.pid}/cmdline").read_bytes()  # a fork
-        assert _rollup(zygote.pid)["Shared_Dirty"] > 1024
-        for sb in sandboxes:
-            await sb.close()
-    finally:
-        backend.close()
-
-
-@needs_bwrap
-async def test_a_zygote_that_died_is_started_again() -> None:
-    backend = BwrapBackend()
-    try:
-        sb = await backend.create([ENV], FILES, FAST)
-        first = backend._zygote._proc
-        assert first is not None
-        first.kill()
-        first.wait()
-        assert (await sb.run("echo alive")).stdout == "alive\n"  # its pid 1s live on
+    sandboxes = [await backend.create([ENV], FILES, FAST) for _ in range(2)]
+    zygote = backend._zygote._proc
+    assert zygote is not None
+    for sb in sandboxes:
+        await sb.run("true")
+        rollup = _rollup(sb._slot.pid1)
+        assert rollup["Shared_Dirty"] > 1024, rollup  # what the zygote wrote before forking
+        cmdline = Path(f"/proc/{sb._slot.pid1}/cmdline").read_bytes()
+        assert cmdline == Path(f"/proc/{zygote.pid}/cmdline").read_bytes()  # a fork
+    assert _rollup(zygote.pid)["Shared_Dirty"] > 1024
+    for sb in sandboxes:
         await sb.close()
-        backend.close()  # (so that the next sandbox needs a new slot)
-        sb = await backend.create([ENV], FILES, FAST)
-        assert backend._zygote._proc is not None and backend._zygote._proc.pid != first.pid
-        assert (await sb.run("echo again")).stdout == "again\n"
-        await sb.close()
-    finally:
-        backend.close()
 
 
-@needs_bwrap
-async def test_a_zygote_that_cannot_run_fails_the_sandbox_with_a_reason() -> None:
-    backend = BwrapBackend()
+async def test_a_zygote_that_died_is_started_again(backend: BwrapBackend) -> None:
+    sb = await backend.create([ENV], FILES, FAST)
+    first = backend._zygote._proc
+    assert first is not None
+    first.kill()
+    first.wait()
+    assert (await sb.run("echo alive")).stdout == "alive\n"  # its pid 1s live on
+    await sb.close()
+    backend.close()  # (so that the next sandbox needs a new slot)
+    sb = await backend.create([ENV], FILES, FAST)
+    assert backend._zygote._proc is not None and backend._zygote._proc.pid != first.pid
+    assert (await sb.run("echo again")).stdout == "again\n"
+    await sb.close()
+
+
+async def test_a_zygote_that_cannot_run_fails_the_sandbox_with_a_reason(
+    backend: BwrapBackend,
+) -> None:
     backend._zygote.python = "/bin/false"
-    try:
-        with pytest.raises(SandboxError, match=r"failed to start|zygote"):
-            await backend.create([ENV], FILES, FAST)
-    finally:
-        backend.close()
+    with pytest.raises(SandboxError, match=r"failed to start|zygote"):
+        await backend.create([ENV], FILES, FAST)
 
 
 @needs_bwrap
@@ -412,19 +409,14 @@ async def test_graders_run_the_interpreter_as_mounted_inside(
         link.unlink()
 
 
-@needs_bwrap
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-async def test_sandboxes_never_run_as_the_owner_of_the_interpreter() -> None:
+async def test_sandboxes_never_run_as_the_owner_of_the_interpreter(backend: BwrapBackend) -> None:
     # A grading program's /proc/self/exe is the host's interpreter file, on the host's
     # mount: the agent's host uid must not own it (it could chmod it). As root without
     # setpriv, agents would run as uid 0, its owner.
-    backend = BwrapBackend()
     backend.setpriv = None
-    try:
-        with pytest.raises(SandboxError, match=r"owner of .*setpriv"):
-            await backend.create([ENV], FILES, FAST)
-    finally:
-        backend.close()
+    with pytest.raises(SandboxError, match=r"owner of .*setpriv"):
+        await backend.create([ENV], FILES, FAST)
 
 
 def _our_zombies() -> list[int]:

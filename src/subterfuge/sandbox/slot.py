@@ -209,11 +209,11 @@ class Slot:
                 self._holder = self._holder_from_report()
                 if self._holder is None or self._proc is None or self._proc.poll() is not None:
                     raise SandboxError("bwrap ended before its sandbox was joined")
-                namespaces = _namespaces(self._holder)
+                users = _user_namespaces(self._holder)
                 try:
-                    self._zygote.enter(self.uid, [theirs.fileno(), err_w, *namespaces])
+                    self._zygote.enter(self.uid, [theirs.fileno(), err_w, self._holder, *users])
                 finally:
-                    for fd in namespaces[1:]:  # (the first is the holder's pidfd, kept)
+                    for fd in users:
                         os.close(fd)
             finally:
                 theirs.close()
@@ -224,7 +224,7 @@ class Slot:
             (self._pidfd,) = await asyncio.wait_for(self._recv_first(("forked",), 1), BOOT_SECONDS)
             self.pid1 = pid_of(self._pidfd)
             await asyncio.wait_for(self._recv_first(("ready",), 0), BOOT_SECONDS)
-            self._adopt()
+            self._end_bwrap()
             await self._wait_adopted()
             await self.call(("adopted",), timeout=BOOT_SECONDS)
         except (SandboxError, TimeoutError, ValueError, KeyError, OSError) as exc:
@@ -293,8 +293,10 @@ class Slot:
         holder, self._holder = self._holder, None
         if holder is None:
             holder = self._holder_from_report()
-        if holder is not None or not ran:
-            return [] if holder is None else [holder]
+        if holder is not None:
+            return [holder]
+        if not ran:
+            return []
         found = []
         for pid in naming([str(self.root)])[str(self.root)]:
             with contextlib.suppress(OSError):
@@ -310,20 +312,15 @@ class Slot:
         for fd in fds:
             os.close(fd)
 
-    def _adopt(self) -> None:
-        """End bwrap's process and its holder, whose namespaces pid 1 has joined. Pid 1's
-        parent exits once pid 1 is ready: pid 1 is ours (`become_subreaper`), and so is
-        the holder once bwrap is gone."""
+    def _end_bwrap(self) -> None:
+        """Kill bwrap's process, then kill and collect its child (the holder, whose
+        namespaces pid 1 has joined once it is ready): it comes to us (`become_subreaper`)."""
         proc, self._proc = self._proc, None
-        assert proc is not None
-        proc.kill()
-        proc.wait()
-        holder, self._holder = self._holder, None
-        if holder is not None:
-            try:
-                collect(holder, timeout=10.0)  # (it dies with bwrap: --die-with-parent)
-            finally:
-                os.close(holder)
+        if proc is not None:
+            proc.kill()  # (a no-op once it has exited)
+            proc.wait()
+        for pidfd in self._bwrap_children(ran=proc is not None):
+            _end(pidfd)
 
     async def _wait_adopted(self) -> None:
         """Until pid 1's parent, which exits as soon as it has forked it, is gone and pid 1
@@ -454,25 +451,27 @@ class Slot:
         its files. Blocks until the kernel has freed the sandbox (for a live one: a thread's
         work, see `bwrap.BwrapBackend._destroy`)."""
         self.kill()
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.wait()  # first: its child, dead or dying, is then ours or reaped by it
-        pidfds = [*self._bwrap_children(ran=proc is not None), self._pidfd]
-        self._pidfd = None
-        for pidfd in pidfds:
-            if pidfd is not None:
-                try:  # (a SIGKILLed namespace ends in milliseconds)
-                    with contextlib.suppress(ProcessLookupError):
-                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                    collect(pidfd, timeout=10.0)  # pid 1's parent may exit meanwhile
-                finally:
-                    os.close(pidfd)
+        self._end_bwrap()  # first: its child, dead or dying, is then ours or reaped by it
+        pid1, self._pidfd = self._pidfd, None
+        if pid1 is not None:
+            _end(pid1)  # (its parent may exit meanwhile: then it is ours)
         if self._stderr is not None:
             os.close(self._stderr)
             self._stderr = None
         self.pid1 = -1
         if remove:
             rmtree(self.root)
+
+
+def _end(pidfd: int) -> None:
+    """Kill the process behind `pidfd`, wait until it is reaped (by us once it is our
+    child; a SIGKILLed namespace ends in milliseconds), and close `pidfd`."""
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        collect(pidfd, timeout=10.0)
+    finally:
+        os.close(pidfd)
 
 
 async def _read_ready(fd: int) -> None:
@@ -500,10 +499,10 @@ async def _read_ready(fd: int) -> None:
         raise SandboxError("bwrap ended before the sandbox was ready")
 
 
-def _namespaces(holder: int) -> list[int]:
-    """What pid 1 joins (`pid1._enter`): the holder's pidfd (the caller's), the parent of
-    its user namespace (bwrap's outer one, which owns the mounts) and its own (where
-    bwrap disabled further user namespaces)."""
+def _user_namespaces(holder: int) -> list[int]:
+    """The user namespaces pid 1 joins besides the holder's others (`pid1._enter`): the
+    parent of the holder's (bwrap's outer one, which owns the mounts) and the holder's own
+    (where bwrap disabled further user namespaces)."""
     pid = pid_of(holder)
     own = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -515,7 +514,7 @@ def _namespaces(holder: int) -> list[int]:
         for fd in (own, parent):
             os.close(fd)
         raise SandboxError("the sandbox's holder ended before it was joined")
-    return [holder, parent, own]
+    return [parent, own]
 
 
 class SlotShell:
