@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ from subterfuge.sandbox import (
     SandboxError,
     bwrap_available,
     get_backend,
+    static_bash,
 )
 from subterfuge.sandbox import bwrap as bwrap_module
 from subterfuge.sandbox import slot as slot_module
@@ -341,7 +343,7 @@ async def test_pid1s_are_forks_of_one_zygote_and_share_its_pages(backend: BwrapB
     # Each pid 1 would otherwise hold its own interpreter's start-up (~2 MiB) and the
     # runner: at 512 sandboxes, a gigabyte.
     sandboxes = [await backend.create([ENV], FILES, FAST) for _ in range(2)]
-    zygote = backend._zygote._proc
+    zygote = backend.zygote._proc
     assert zygote is not None
     for sb in sandboxes:
         await sb.run("true")
@@ -356,7 +358,7 @@ async def test_pid1s_are_forks_of_one_zygote_and_share_its_pages(backend: BwrapB
 
 async def test_a_zygote_that_died_is_started_again(backend: BwrapBackend) -> None:
     sb = await backend.create([ENV], FILES, FAST)
-    first = backend._zygote._proc
+    first = backend.zygote._proc
     assert first is not None
     first.kill()
     first.wait()
@@ -364,7 +366,7 @@ async def test_a_zygote_that_died_is_started_again(backend: BwrapBackend) -> Non
     await sb.close()
     backend.close()  # (so that the next sandbox needs a new slot)
     sb = await backend.create([ENV], FILES, FAST)
-    assert backend._zygote._proc is not None and backend._zygote._proc.pid != first.pid
+    assert backend.zygote._proc is not None and backend.zygote._proc.pid != first.pid
     assert (await sb.run("echo again")).stdout == "again\n"
     await sb.close()
 
@@ -372,7 +374,7 @@ async def test_a_zygote_that_died_is_started_again(backend: BwrapBackend) -> Non
 async def test_a_zygote_that_cannot_run_fails_the_sandbox_with_a_reason(
     backend: BwrapBackend,
 ) -> None:
-    backend._zygote.python = "/bin/false"
+    backend.zygote.python = "/bin/false"
     with pytest.raises(SandboxError, match=r"failed to start|zygote"):
         await backend.create([ENV], FILES, FAST)
 
@@ -526,7 +528,7 @@ async def test_a_sandbox_that_never_gets_ready_is_gone(
                     found.append(int(entry.name))
         return found
 
-    slot = Slot(tmp_path / "slot", ["root"], None, command, backend._zygote)
+    slot = Slot(tmp_path / "slot", ["root"], None, command, backend.zygote)
     try:
         booting = asyncio.ensure_future(slot.boot())
         deadline = time.monotonic() + 3
@@ -927,6 +929,68 @@ async def test_agent_has_no_capabilities_and_cannot_read_pid1(sb: BwrapSandbox) 
 
 
 @needs_bwrap
+async def test_the_shell_is_the_static_bash_where_installed(sb: BwrapSandbox) -> None:
+    if static_bash.static_bash() is None:
+        pytest.skip("bash-static is not installed (or not the same version as bash)")
+    result = await sb.run(
+        "echo $BASH; grep -c ld-linux /proc/$$/maps; bash -c 'echo ${BASH_VERSION}'"
+    )
+    bash, loaders, version = result.stdout.split()
+    assert bash == "/usr/bin/bash" and loaders == "0"  # the same path, no dynamic loader
+    ours = subprocess.run(["bash", "-c", "echo $BASH_VERSION"], capture_output=True, text=True)
+    assert version == ours.stdout.strip()
+    # Linked statically, glibc cannot load NSS modules: the sandbox's nsswitch.conf names
+    # only files, so looking up users and hosts works, found or not, and the shell lives.
+    result = await sb.run(
+        "echo ~root ~nosuchuser; compgen -u | grep -cx root; cat /etc/nsswitch.conf;"
+        " echo > /dev/tcp/nosuchhost/80; echo $$"
+    )
+    trimmed = static_bash.built_in_only(Path("/etc/nsswitch.conf").read_text())
+    assert result.stdout.startswith("/root ~nosuchuser\n1\n" + trimmed)
+    assert "nosuchhost" in result.stderr  # not resolved (no network): an error, no crash
+    assert result.stdout.split()[-1] == (await sb.run("echo $$")).stdout.strip()
+
+
+def test_only_the_same_bash_linked_statically_is_used(tmp_path: Path) -> None:
+    other = tmp_path / "bash-static"
+    other.write_text("#!/bin/sh\necho 'GNU bash, version 4.0.0(1)-release'\n")
+    other.chmod(0o755)
+    assert not static_bash.same_bash(str(other))
+    assert not static_bash.same_bash(str(tmp_path / "missing"))
+    other.write_text('#!/bin/sh\nexec /bin/bash "$@"\n')  # says what /bin/bash says
+    assert static_bash.same_bash(str(other))
+
+
+def test_the_static_bash_sees_only_name_sources_built_into_glibc() -> None:
+    host = (
+        "# comment\npasswd:  files systemd\ngroup: compat\n"
+        "hosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\nnetgroup: nis\n\n"
+    )
+    assert static_bash.built_in_only(host) == (
+        "passwd: files\ngroup: files\nhosts: files dns\nnetgroup: files\n"
+    )
+
+
+def test_the_static_bash_comes_with_its_nsswitch_conf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not os.path.isfile("/etc/nsswitch.conf"):
+        pytest.skip("no /etc/nsswitch.conf here: sandboxes keep the dynamic bash")
+    monkeypatch.setattr(static_bash, "static_bash", lambda: "/usr/bin/bash-static")
+    args = static_bash.bind_args(tmp_path)
+    (conf,) = tmp_path.iterdir()  # named after its content; no temporary file left
+    assert args == [
+        "--ro-bind", "/usr/bin/bash-static", os.path.realpath("/bin/bash"),
+        "--ro-bind", str(conf), "/etc/nsswitch.conf",
+    ]  # fmt: skip
+    expected = static_bash.built_in_only(Path("/etc/nsswitch.conf").read_text())
+    assert conf.read_text() == expected and conf.stat().st_mode & 0o777 == 0o644
+    assert static_bash.bind_args(tmp_path) == args and list(tmp_path.iterdir()) == [conf]
+    monkeypatch.setattr(static_bash, "static_bash", lambda: None)
+    assert static_bash.bind_args(tmp_path / "elsewhere") == []
+
+
+@needs_bwrap
 async def test_agent_cannot_change_the_namespaces_sysctls(sb: BwrapSandbox) -> None:
     # uid 0 of the sandbox owns its IPC namespace (and, since Linux 6.14, pid_max is
     # per pid namespace): with /proc/sys writable it could shrink the IPC limits or
@@ -1110,6 +1174,60 @@ async def test_grading_programs_compile_as_python_would(grader: Sandbox) -> None
     # (not with the runner's own `from __future__ import annotations`)
     results = await grader.grade({"a": "x: (1 / 0) = 1"})
     assert results["a"].exit_code == 1 and "ZeroDivisionError" in results["a"].stderr
+
+
+@pytest.mark.parametrize(
+    ("program", "stdout", "stderr", "code"),
+    [
+        ("import sys\nprint(sys._getframe().f_code.co_filename, __name__)", "a __main__\n", "", 0),
+        ("assert 1 == 2, 'kept'", "", "AssertionError: kept", 1),  # no -O: asserts stay
+        ("print('x'", "", "SyntaxError", 1),  # reported where it runs, as under python3
+        ("assert (1, 'x')\nprint('ran')", "ran\n", "SyntaxWarning", 0),  # warned there too
+    ],
+    ids=["names", "asserts", "syntax-error", "compile-warning"],
+)
+async def test_grading_programs_read_as_python_would_compile_them(
+    grader: Sandbox, program: str, stdout: str, stderr: str, code: int
+) -> None:
+    # A program the zygote compiled for the sandbox (`pid1._compile`) or one sent as
+    # text: the same names, the same errors and warnings, on the program's side.
+    result = (await grader.grade({"a": program}))["a"]
+    assert (result.stdout, result.exit_code) == (stdout, code), result.stderr
+    assert stderr in result.stderr
+
+
+def test_the_zygote_compiles_each_program_once_where_it_compiles_cleanly() -> None:
+    zygote = make_zygote()
+    try:
+        deep = "f = " + "lambda: " * 1000 + "0"  # compiles, too deep to marshal: as text
+        programs = [("a", "print(1)"), ("b", "print('x'"), ("c", "assert (1, 'x')"), ("d", deep)]
+        first = zygote.compiled(programs)
+        assert first[1:] == [source for _, source in programs[1:]]
+        assert isinstance(first[0], bytes) and marshal.loads(first[0]).co_filename == "a"
+        again = zygote.compiled([("x", "pass"), *programs])  # one more fork, for "x" alone
+        assert again[1:] == first and all(a is b for a, b in zip(again[1:], first, strict=True))
+        zygote.close()
+        zygote.python = "/bin/false"  # a zygote that dies: the runner compiles the text
+        assert zygote.compiled([("y", "pass")]) == ["pass"]
+    finally:
+        zygote.close()
+
+
+@needs_bwrap
+async def test_grading_programs_reach_pid1_compiled(sb: BwrapSandbox) -> None:
+    sent: list[tuple[Any, ...]] = []
+    slot = sb._live_slot()
+    call = slot.call
+
+    async def spy(request: tuple[Any, ...], *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        sent.append(request)
+        return await call(request, *args, **kwargs)
+
+    slot.call = spy  # type: ignore[method-assign]
+    results = await sb.grade({"a": "print(6 * 7)", "b": "print('x'"})
+    assert results["a"].stdout == "42\n" and "SyntaxError" in results["b"].stderr
+    (programs,) = [request[1] for request in sent if request[0] == "grade"]
+    assert isinstance(programs[0][1], bytes) and programs[1] == ("b", "print('x'")
 
 
 async def test_grading_programs_end_as_under_python(grader: Sandbox) -> None:

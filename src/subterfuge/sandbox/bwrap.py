@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 
 from subterfuge.envs.base import ProgramResult
-from subterfuge.sandbox import seccomp
+from subterfuge.sandbox import seccomp, static_bash
 from subterfuge.sandbox.base import LOCALE, Limits, SandboxError
 from subterfuge.sandbox.core import ShellProcess, ShellSandbox
 from subterfuge.sandbox.grading import grading_budget, parse_runner_output, runner_rlimits
@@ -295,9 +295,11 @@ class BwrapSandbox(ShellSandbox):
         if not programs:
             return {}
         slot = await self._booted_slot()
+        texts = [(str(k), str(v)) for k, v in programs.items()]
+        codes = self._backend.zygote.compiled(texts)  # compiled once per harness process
         request = (
             "grade",
-            [(str(k), str(v)) for k, v in programs.items()],
+            [(name, code) for (name, _), code in zip(texts, codes, strict=True)],
             float(self.limits.program_timeout),
             int(self.limits.output_bytes),
             runner_rlimits(self.limits),
@@ -343,12 +345,14 @@ class BwrapBackend:
         self.tmpfs_size = tmpfs_size_supported(found)
         self.setpriv = shutil.which("setpriv")
         self._base_ready = False
+        self.bash_args: list[str] = []
+        """Binds for the static bash (`static_bash.py`), known once the base dir is."""
         self._idle: dict[tuple[str, ...], list[Slot]] = {}
         self._slots: set[Slot] = set()
-        self._zygote = make_zygote()
+        self.zygote = make_zygote()
         # Slots die with the harness anyway (with bwrap until adopted, then with our main
         # thread); this ends them with us. Their pid 1s come to us: we reap them.
-        weakref.finalize(self, _destroy_all, self._slots, self._zygote)
+        weakref.finalize(self, _destroy_all, self._slots, self.zygote)
         become_subreaper()
 
     def _command(self, fs: Path, tops: Sequence[str], uid: int | None) -> Command:
@@ -360,13 +364,14 @@ class BwrapBackend:
     async def _new_slot(self, tops: list[str]) -> Slot:
         if not self._base_ready:
             prepare_base_dir(self.base_dir)  # raises on a planted base: checked until it passes
+            self.bash_args = static_bash.bind_args(self.base_dir)  # (every slot the same bash)
             self._base_ready = True  # before the await: episodes starting meanwhile don't sweep
             with contextlib.suppress(OSError):  # best effort: leftovers cost only space
                 await asyncio.to_thread(sweep_stale_slots, self.base_dir)
-        await asyncio.to_thread(self._zygote.prepare)  # (a compile, the first time)
+        await asyncio.to_thread(self.zygote.prepare)  # (a compile, the first time)
         uid = _POOL.acquire() if os.geteuid() == 0 and self.setpriv else None
         try:
-            _refuse_owned_interpreter(self._zygote.python, uid)
+            _refuse_owned_interpreter(self.zygote.python, uid)
         except BaseException:
             if uid is not None:
                 _POOL.release(uid)
@@ -377,7 +382,7 @@ class BwrapBackend:
             if uid is not None:
                 _POOL.release(uid)
             raise
-        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), self._zygote)
+        slot = Slot(root, tops, uid, self._command(root / "fs", tops, uid), self.zygote)
         self._slots.add(slot)
         try:
             slot.make_tops()
@@ -433,7 +438,7 @@ class BwrapBackend:
         self._idle.clear()
         self._slots.difference_update(slots)
         _end_all(slots)
-        self._zygote.close()
+        self.zygote.close()
 
 
 def _end(slot: Slot) -> None:
@@ -487,5 +492,5 @@ def sandbox_args(backend: BwrapBackend, fs: Path, tops: Sequence[str], info_fd: 
     args += ["--ro-bind", ours, PYTHON_MOUNT] if ours is not None else []
     args += ["--dir", SHIM_DIR]
     args += ["--symlink", python, f"{SHIM_DIR}/python3", "--symlink", python, f"{SHIM_DIR}/python"]
-    args += ["--remount-ro", "/", "--chdir", "/", "--clearenv"]
+    args += [*backend.bash_args, "--remount-ro", "/", "--chdir", "/", "--clearenv"]
     return [*args, "--as-pid-1", "--info-fd", str(info_fd)]

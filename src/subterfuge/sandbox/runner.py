@@ -13,7 +13,7 @@ any Python >= 3.8 because the sandbox's interpreter is not necessarily the
 harness's.
 
 Input (stdin): marshal of (programs, timeout, output_bytes, rlimits), where
-programs is [(name, source)] and rlimits is [(RLIMIT_NAME, value)]. Output
+programs is [(name, source or marshalled code)] and rlimits is [(RLIMIT_NAME, value)]. Output
 (stdout), written once at the end: b"SFGR1\\n", then per program a
 header b"<exit> <timed_out> <len stdout> <len stderr>\\n" and the raw bytes, then b"END\\n".
 """
@@ -32,16 +32,19 @@ import time
 _KILL = 9  # SIGKILL; the `signal` module is avoided because it imports `enum`.
 
 
-def _execute(name: str, source: str) -> int:
-    """Run one program as `__main__` and return its exit code (in the child)."""
+def _execute(name: str, source: str | bytes) -> int:
+    """Run one program as `__main__` and return its exit code (in the child). `source` is
+    the program's text, or its code as the zygote compiled and marshalled it (`pid1._compile`)."""
     if not hasattr(builtins, "exit"):  # -S skips `site`, which defines exit/quit
         setattr(builtins, "exit", sys.exit)  # noqa: B010
         setattr(builtins, "quit", sys.exit)  # noqa: B010
     sys.argv = [name]
     code = 0
     try:
-        # dont_inherit: not this file's `from __future__ import annotations`
-        program = compile(source, name, "exec", dont_inherit=True)
+        if isinstance(source, bytes):
+            program = marshal.loads(source)
+        else:  # dont_inherit: not this file's `from __future__ import annotations`
+            program = compile(source, name, "exec", dont_inherit=True)
         exec(program, {"__name__": "__main__", "__builtins__": builtins})
     except SystemExit as stop:
         if stop.code is None:
@@ -92,7 +95,7 @@ def _finalize() -> None:
         pass
 
 
-def _child(name: str, source: str, out: int, err: int, prepare: object) -> None:
+def _child(name: str, source: str | bytes, out: int, err: int, prepare: object) -> None:
     code = 1
     try:
         os.setsid()
@@ -165,7 +168,7 @@ def _wait_exit(pid: int, timeout: float) -> tuple[int, bool]:
 
 
 def _run_one(
-    name: str, source: str, timeout: float, cap: int, prepare: object, after: object
+    name: str, source: str | bytes, timeout: float, cap: int, prepare: object, after: object
 ) -> tuple[int, bool, bytes, bytes]:
     """Fork, run one program with its stdout and stderr in memory files, then `after`.
 
@@ -197,7 +200,7 @@ def apply_rlimits(rlimits: list[tuple[str, int]]) -> None:
 
 
 def run_all(
-    programs: list[tuple[str, str]],
+    programs: list[tuple[str, str | bytes]],
     timeout: float,
     cap: int,
     after_each: object = None,

@@ -6,7 +6,8 @@ interpreter that has loaded pid 1's code and the grading runner shares those pag
 with it, and copies only what it writes. The zygote runs on the host, outside every
 sandbox, with the sandbox's interpreter; a fork of it takes the slot's uid, joins the
 namespaces bwrap set up and becomes pid 1 there (`pid1._enter`). One per harness
-process, started on first use and again after it died.
+process, started on first use and again after it died. Being the sandbox's interpreter
+in its start-up state, it also compiles the grading programs, once each (`compiled`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import contextlib
 import functools
 import marshal
 import os
+import select
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,11 @@ COMPILE_SECONDS = 30.0
 CLOSE_SECONDS = 10.0
 SEND_SECONDS = 10.0
 """How long a request may wait for room on the zygote's socket (it reads them as they come)."""
+COMPILE_BYTES = 60_000
+"""Most program text one compile request carries (one socket message: the zygote reads up
+to ~124 KiB, marshal's framing included)."""
+COMPILED_PROGRAMS = 2048
+"""Distinct grading programs remembered (the built-in environments have ~650)."""
 
 BOOT = """import marshal, os, sys
 _fd = int(sys.argv[1])
@@ -83,6 +91,22 @@ def boot_code(host_python: str | None) -> bytes:
     return done.stdout
 
 
+def read_until_eof(fd: int, seconds: float) -> bytes | None:
+    """Everything written to `fd` until its writers close it; None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not waiting.poll(int(left * 1000) + 1):
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def memfd(data: bytes) -> int:
     """A memory file holding `data` (offset at its end)."""
     fd = os.memfd_create("subterfuge", os.MFD_CLOEXEC)
@@ -118,6 +142,8 @@ class Zygote:
         own = (filter_program(seccomp.LEFTOVERS, seccomp.PID1_GUARDS) or b"").hex()
         self._request = (dict(sandbox_env), list(paths) if paths else None, own)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._code: dict[tuple[str, str], str | bytes] = {}
+        """Grading programs as `compiled` gives them."""
         self._sock: socket.socket | None = None
         self._owner = -1
 
@@ -157,7 +183,60 @@ class Zygote:
         stderr, bwrap holder's pidfd, the holder's user namespace's parent, the holder's
         user namespace). Pid 1 says it is ready on the socket, or writes why not."""
         env, paths, own = self._request
-        message = marshal.dumps(("enter", uid, own, env, paths), 4)
+        self._send(marshal.dumps(("enter", uid, own, env, paths), 4), fds)
+
+    def compiled(self, programs: Sequence[tuple[str, str]]) -> list[str | bytes]:
+        """Each (name, source) grading program as its marshalled code where the sandbox's
+        interpreter compiles it cleanly (`pid1._compile`), else as its text, which the
+        grading runner compiles itself.
+
+        Once per distinct program and harness process, in the calling thread (the event
+        loop's: a fork of the zygote and a few ms, the first time a program is seen).
+        """
+        batch: list[tuple[str, str]] = []
+        size = 0
+        for program in dict.fromkeys(programs):
+            if program in self._code:
+                continue
+            if len(program[1]) > COMPILE_BYTES:  # past one message: the runner compiles it
+                self._remember(program, program[1])
+            elif size + len(program[1]) <= COMPILE_BYTES:
+                batch.append(program)
+                size += len(program[1])
+        if batch:
+            found = self._compile(batch)
+            for program, code in zip(batch, found or (), strict=False):
+                self._remember(program, program[1] if code is None else code)
+        return [self._code.get(program, program[1]) for program in programs]
+
+    def _remember(self, program: tuple[str, str], code: str | bytes) -> None:
+        if len(self._code) >= COMPILED_PROGRAMS:
+            del self._code[next(iter(self._code))]  # the oldest
+        self._code[program] = code
+
+    def _compile(self, batch: list[tuple[str, str]]) -> list[bytes | None] | None:
+        """The zygote's fork's answer (None for each program if it gave none in time or
+        died); None if the zygote could not be reached (nothing learnt: asked again)."""
+        read, write = os.pipe()
+        try:
+            try:
+                self._send(marshal.dumps(("compile", batch), 4), [write])
+            except SandboxError:
+                return None
+            finally:
+                os.close(write)
+            data = read_until_eof(read, COMPILE_SECONDS)
+        finally:
+            os.close(read)
+        try:
+            found = marshal.loads(data or b"")  # (the sandbox's interpreter's marshal)
+        except (EOFError, ValueError, TypeError):
+            found = None
+        if not isinstance(found, list) or len(found) != len(batch):
+            return [None] * len(batch)
+        return [code if isinstance(code, bytes) else None for code in found]
+
+    def _send(self, message: bytes, fds: Sequence[int]) -> None:
         for attempt in (1, 2):  # a zygote found dead is started again, once
             if self._owner != os.getpid() or self._proc is None or self._proc.poll() is not None:
                 self._start()
