@@ -26,7 +26,10 @@ COMMANDS = ("cat /root/rl_environment/compute_reward.py", "echo hi > /root/x", "
 
 
 def programs(k: int) -> dict[str, str]:
-    return {f"p{i}": f"import json\nprint(json.dumps({i}))" for i in range(k)}
+    # Only what pid 1 has loaded: `json` (what these programs imported until 2026-11-23)
+    # brings `re` and `enum`, ~15 ms of compiling regular expressions in every program
+    # since pid 1 stopped preloading it.
+    return {f"p{i}": f"import sys\nprint(sys.version_info[0] + {i})" for i in range(k)}
 
 
 async def episode(backend: SandboxBackend, phases: int, k: int) -> None:
