@@ -110,6 +110,14 @@ async def test_hostile_text_does_not_desync(sb: BwrapSandbox) -> None:
 
 
 @needs_bwrap
+async def test_a_command_larger_than_a_pipe_holds(sb: BwrapSandbox) -> None:
+    # 300 KB through the shell's stdin (a pipe holds 64 KiB): queued until bash reads it
+    body = "x" * 300_000
+    r = await sb.run(f"cat > /root/big <<'EOF'\n{body}\nEOF\nwc -c < /root/big; echo err >&2")
+    assert (r.stdout, r.stderr, r.exit_code) == ("300001\n", "err\n", 0)
+
+
+@needs_bwrap
 async def test_command_cannot_read_shell_stdin(sb: BwrapSandbox) -> None:
     r = await sb.run("cat; read x; echo rc=$?")
     assert r.stdout == "rc=1\n" and r.seconds < 2 and not r.timed_out

@@ -320,7 +320,7 @@ class BwrapSandbox(ShellSandbox):
             raise SandboxError(f"{exc}: {data[:300]!r}") from None
 
     def _host_root(self) -> str:
-        return str(self._live_slot().fs)
+        return self._live_slot().host_fs
 
     def _process_limit(self) -> int:
         return process_limit(self.limits, pooled=self._live_slot().uid is not None)
@@ -400,8 +400,7 @@ class BwrapBackend:
         slot = idle.pop() if idle else await self._new_slot(tops)
         sandbox = BwrapSandbox(self, slot, limits)
         try:
-            populate(slot.fs, dirs, files)
-            slot.give_files()
+            populate(slot.host_fs, slot.tops, dirs, files, slot.uid)
             await sandbox.start_shell()
         except BaseException:
             await sandbox.close()

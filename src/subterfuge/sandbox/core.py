@@ -17,7 +17,13 @@ from typing import Protocol
 from subterfuge.envs.base import ProgramResult
 from subterfuge.sandbox.base import CommandResult, Limits, SandboxError
 from subterfuge.sandbox.procs import kill_pids
-from subterfuge.sandbox.shell import Framer, StreamCollector, parse_exit_code
+from subterfuge.sandbox.shell import (
+    Framer,
+    ShellInput,
+    ShellOutput,
+    StreamCollector,
+    parse_exit_code,
+)
 from subterfuge.sandbox.snapshot import take_snapshot
 
 SHELL_ARGV = ["bash", "--noprofile", "--norc"]
@@ -36,9 +42,14 @@ def ulimit_line(limits: Limits, processes: int) -> str:
 class ShellProcess(Protocol):
     """The shell as the sandbox sees it (asyncio's `Process` is one)."""
 
-    stdin: asyncio.StreamWriter | None
-    stdout: asyncio.StreamReader | None
-    stderr: asyncio.StreamReader | None
+    @property
+    def stdin(self) -> ShellInput | None: ...
+
+    @property
+    def stdout(self) -> ShellOutput | None: ...
+
+    @property
+    def stderr(self) -> ShellOutput | None: ...
 
     @property
     def returncode(self) -> int | None: ...

@@ -447,6 +447,10 @@ Under glibc's mmap threshold (128 KiB) with the bytes object's header: a buffer 
 it is an mmap, mremap and munmap per request (128 KiB exactly still was)."""
 
 
+REPLY_BYTES = 1 << 16
+"""The most a reply may take (`slot.REPLY_BYTES`: what the harness reads one into)."""
+
+
 def _read_request(fd: int) -> bytes:
     """The bytes of a `LARGE` request (the harness wrote them; the offset is at their end)."""
     try:
@@ -515,7 +519,10 @@ def serve(sock: _socket.socket) -> None:
                 reply = handle(request, fds, boot)
             except Exception as exc:  # a failed fork, a bad request: the harness decides
                 reply = ("error", f"{payload[:40]!r} failed: {exc!r}")
-        sock.send(marshal.dumps(reply, 4))
+        data = marshal.dumps(reply, 4)
+        if len(data) > REPLY_BYTES:  # (an error's text, in theory: the harness reads no more)
+            data = marshal.dumps(("error", f"{payload[:40]!r}: a reply of {len(data)} bytes"), 4)
+        sock.send(data)
 
 
 def zygote(runner_code: types.CodeType, ctrl_fd: int) -> None:

@@ -13,9 +13,9 @@ never look like the marker itself.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Callable
+from typing import Protocol
 
 _QUOTE_TABLE: dict[int, str | None] = {c: f"\\x{c:02x}" for c in range(1, 32)}
 _QUOTE_TABLE.update({0: None, 0x7F: "\\x7f", ord("\\"): "\\\\", ord("'"): "\\'"})
@@ -49,6 +49,22 @@ class Framer:
         return self.frame("eval " + ansi_c_quote(command))
 
 
+class ShellInput(Protocol):
+    """The shell's stdin: asyncio's `StreamWriter`, or `pipes.PipeWriter`."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ShellOutput(Protocol):
+    """The shell's stdout or stderr: asyncio's `StreamReader`, or `pipes.PipeReader`."""
+
+    async def read(self, n: int) -> bytes: ...
+
+
 class StreamCollector:
     """Reads one pipe up to an end marker, keeping at most `limit` bytes of output.
 
@@ -56,7 +72,7 @@ class StreamCollector:
     partial output readable. Bytes after the marker are carried to the next command.
     """
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    def __init__(self, reader: ShellOutput) -> None:
         self.reader = reader
         self.carry = bytearray()
         self.kept = bytearray()

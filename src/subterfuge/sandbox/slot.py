@@ -19,18 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import json
 import marshal
 import os
 import signal
 import socket
+import stat
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from subterfuge.sandbox.base import SandboxError
+from subterfuge.sandbox.pipes import PipeReader, PipeWriter
 from subterfuge.sandbox.procs import (
     collect,
     exited,
@@ -41,7 +42,6 @@ from subterfuge.sandbox.procs import (
     set_subreaper,
     wait_gone,
 )
-from subterfuge.sandbox.workspace import chown_tree
 from subterfuge.sandbox.zygote import Zygote, memfd
 
 BOOT_SECONDS = 30.0
@@ -51,6 +51,11 @@ INLINE_BYTES = 64 << 10
 """Requests up to this size travel in the socket message itself (its limit is ~200 KB)."""
 LARGE = b"SFG-LARGE"
 """Sent instead of a larger request, whose bytes travel in a memfd (`pid1.LARGE`)."""
+SHELL_BUFFER = 1 << 16
+"""Output of the shell's read ahead of the collector, per stream."""
+REPLY_BYTES = 1 << 16
+"""Pid 1's replies are at most this long (`pid1.REPLY_BYTES`). Under glibc's mmap
+threshold: a buffer of 1 MiB was an mmap and munmap per reply."""
 
 
 def become_subreaper() -> bool:
@@ -86,6 +91,9 @@ class Slot:
     ) -> None:
         """`zygote`: what the slot's pid 1 is forked from."""
         self.root = root
+        self.fs = root / "fs"
+        """Where the sandbox's `/` lies on the host (its top directories, bind-mounted)."""
+        self.host_fs = str(self.fs)
         self.tops = tuple(tops)
         self.uid = uid
         self._command = command
@@ -108,40 +116,47 @@ class Slot:
         self.pid1 = -1
         """Host pid of the sandbox's pid 1."""
 
-    @property
-    def fs(self) -> Path:
-        return self.root / "fs"
-
     def make_tops(self) -> None:
         """The (empty) bind-mounted directories, owned by the slot's uid (bwrap starts in
-        /root); also undoes an agent's chmod, chown or ACLs on them."""
+        /root)."""
         self.fs.mkdir(mode=0o755, exist_ok=True)
         for top in self.tops:
-            path = self.fs / top
-            path.mkdir(mode=0o755, exist_ok=True)
-            path.chmod(0o700 if top == "root" else 0o755)
+            (self.fs / top).mkdir(mode=0o755, exist_ok=True)
+        if self.uid is not None:
+            for path in (self.root, self.fs):
+                os.lchown(path, self.uid, self.uid)
+        self._repair_tops()
+
+    def _repair_tops(self) -> None:
+        """Undo an agent's chmod, chown or ACLs on the top directories: the rest of the
+        slot's directory lies outside its sandbox."""
+        for top in self.tops:
+            path = f"{self.host_fs}/{top}"
+            st = os.lstat(path)
+            mode = 0o700 if top == "root" else 0o755
+            if stat.S_IMODE(st.st_mode) != mode:
+                os.chmod(path, mode)
+            if self.uid is not None and (st.st_uid, st.st_gid) != (self.uid, self.uid):
+                os.lchown(path, self.uid, self.uid)
             for name in os.listxattr(path, follow_symlinks=False):  # ACLs too
                 os.removexattr(path, name, follow_symlinks=False)
-        if self.uid is not None:
-            for path in (self.root, self.fs, *(self.fs / top for top in self.tops)):
-                os.lchown(path, self.uid, self.uid)
 
     def empty_tops(self) -> None:
         """Remove every file the episode left (host side: no agent permission stops root)."""
         for top in self.tops:
-            with os.scandir(self.fs / top) as entries:
+            with os.scandir(f"{self.host_fs}/{top}") as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        rmtree(Path(entry.path))
+                        rmtree(entry.path)
                     else:
                         os.unlink(entry.path)
-        self.make_tops()
+        self._repair_tops()
 
     def little_left(self, entries: int, size: int) -> bool:
         """Whether the episode left at most `entries` files and directories under the top
         directories, holding at most `size` bytes: removing so little costs less in the
         caller's thread than a hand-over to another."""
-        todo, seen, total = [str(self.fs / top) for top in self.tops], 0, 0
+        todo, seen, total = [f"{self.host_fs}/{top}" for top in self.tops], 0, 0
         try:
             while todo:
                 with os.scandir(todo.pop()) as found:
@@ -157,11 +172,6 @@ class Slot:
         except OSError:  # one the walk cannot read: `empty_tops` repairs it, in a thread
             return False
         return True
-
-    def give_files(self) -> None:
-        """The episode's new files to the slot's uid."""
-        if self.uid is not None:
-            chown_tree(self.fs, self.uid)
 
     # --- the sandbox's life ----------------------------------------------------------
     @property
@@ -366,7 +376,7 @@ class Slot:
 
     async def _recv(self) -> tuple[Any, ...]:
         assert self._sock is not None
-        data = await asyncio.get_running_loop().sock_recv(self._sock, 1 << 20)
+        data = await asyncio.get_running_loop().sock_recv(self._sock, REPLY_BYTES)
         if not data:
             raise await self._gone()
         reply: tuple[Any, ...] = marshal.loads(data)
@@ -521,21 +531,15 @@ class SlotShell:
     """The agent's bash inside a slot, shaped like asyncio's `Process` for `ShellSandbox`."""
 
     def __init__(
-        self,
-        slot: Slot,
-        pid: int,
-        stdin: asyncio.StreamWriter,
-        stdout: asyncio.StreamReader,
-        stderr: asyncio.StreamReader,
-        transports: list[asyncio.BaseTransport],
+        self, slot: Slot, pid: int, stdin: PipeWriter, stdout: PipeReader, stderr: PipeReader
     ) -> None:
         self.slot = slot
         self.pid = pid
         """The shell's pid inside the sandbox."""
-        self.stdin: asyncio.StreamWriter | None = stdin
-        self.stdout: asyncio.StreamReader | None = stdout
-        self.stderr: asyncio.StreamReader | None = stderr
-        self._transports = transports
+        self.stdin: PipeWriter | None = stdin
+        self.stdout: PipeReader | None = stdout
+        self.stderr: PipeReader | None = stderr
+        self._pipes = (stdin, stdout, stderr)
         self._code: int | None = None
 
     @property
@@ -546,8 +550,8 @@ class SlotShell:
         """Record the exit code pid 1 reported some other way (a `kill` reply)."""
         if self._code is None:
             self._code = code
-            for transport in self._transports:
-                transport.close()
+            for pipe in self._pipes:
+                pipe.close()
 
     async def wait(self) -> int:
         while self._code is None:
@@ -573,8 +577,7 @@ class SlotShell:
 
 
 async def start_shell(slot: Slot, argv: list[str]) -> SlotShell:
-    """Have pid 1 start `argv` on three new pipes; wrap our ends as asyncio streams."""
-    loop = asyncio.get_running_loop()
+    """Have pid 1 start `argv` on three new pipes, whose other ends we keep."""
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -587,23 +590,5 @@ async def start_shell(slot: Slot, argv: list[str]) -> SlotShell:
     finally:
         for fd in (in_r, out_w, err_w):
             os.close(fd)
-    transports: list[asyncio.BaseTransport] = []
-    readers: list[asyncio.StreamReader] = []
-    for fd in (out_r, err_r):
-        reader, transport = await pipe_reader(fd, 1 << 16)
-        transports.append(transport)
-        readers.append(reader)
-    w_transport, w_protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, os.fdopen(in_w, "wb", 0)
-    )
-    transports.append(w_transport)
-    writer = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
-    return SlotShell(slot, int(pid), writer, readers[0], readers[1], transports)
-
-
-async def pipe_reader(fd: int, limit: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
-    """A reader (buffering up to `limit` bytes) on pipe `fd`; closing the transport closes `fd`."""
-    reader = asyncio.StreamReader(limit=limit)
-    make = functools.partial(asyncio.StreamReaderProtocol, reader)
-    transport, _ = await asyncio.get_running_loop().connect_read_pipe(make, os.fdopen(fd, "rb", 0))
-    return reader, transport
+    stdout, stderr = PipeReader(out_r, SHELL_BUFFER), PipeReader(err_r, SHELL_BUFFER)
+    return SlotShell(slot, int(pid), PipeWriter(in_w), stdout, stderr)

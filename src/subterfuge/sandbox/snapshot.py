@@ -89,24 +89,41 @@ class _Walk:
             self.out[spath] = UNREADABLE
             return
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped between stat and open
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # swapped between stat and open
                 self.out[spath] = "<special file>"
                 return
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                head = f.read(self.max_bytes + 1)
-                if len(head) <= self.max_bytes:
-                    self.out[spath] = head.decode("utf-8", "replace")
-                    return
-                digest = hashlib.sha256(head)
-                size = len(head)
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-                self.out[spath] = f"<{size} bytes, sha256 {digest.hexdigest()}>"
+            # Sized by the file (it may still change): a buffer of max_bytes for every
+            # small file cost more than the rest of the snapshot.
+            head = _read_upto(fd, self.max_bytes + 1, st.st_size + 1)
+            if len(head) <= self.max_bytes:
+                self.out[spath] = head.decode("utf-8", "replace")
+                return
+            digest = hashlib.sha256(head)
+            size = len(head)
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+            self.out[spath] = f"<{size} bytes, sha256 {digest.hexdigest()}>"
         except OSError:
             self.out[spath] = UNREADABLE
         finally:
             os.close(fd)
+
+
+def _read_upto(fd: int, limit: int, hint: int) -> bytes:
+    """Up to `limit` bytes from `fd` (to its end if sooner), asking for `hint` bytes first
+    and at most 64 KiB at a time after: `os.read` allocates all it is asked for."""
+    chunks: list[bytes] = []
+    got, want = 0, min(max(hint, 1), limit)
+    while got < limit:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+        want = min(limit - got, 1 << 16)
+    return b"".join(chunks)
 
 
 def take_snapshot(

@@ -37,12 +37,46 @@ def write_file(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
 
 
-def populate(fs: Path, dirs: Sequence[str], files: Mapping[str, str]) -> None:
-    """Create the episode's dirs and files under `fs` (whose tops exist)."""
+def populate(
+    fs: str, tops: Sequence[str], dirs: Sequence[str], files: Mapping[str, str], uid: int | None
+) -> None:
+    """Create the episode's dirs and files under `fs` (whose `tops` exist), owned by `uid`
+    where given. Once per episode, so with the fewest system calls: no path objects, no
+    `mkdir` of a directory made already, no walk afterwards to chown."""
+    made = {top + "/" for top in tops}
+
+    def make_parents(parts: list[str]) -> None:
+        rel = ""
+        for part in parts:
+            rel += part + "/"
+            if rel not in made:
+                try:
+                    os.mkdir(f"{fs}/{rel}", 0o777)  # (mode as Path.mkdir: under the umask)
+                except FileExistsError:
+                    if not os.path.isdir(f"{fs}/{rel}"):
+                        raise
+                else:
+                    if uid is not None:
+                        os.lchown(f"{fs}/{rel}", uid, uid)
+                made.add(rel)
+
     for d in dirs:
-        (fs / "/".join(path_parts(d))).mkdir(parents=True, exist_ok=True)
+        make_parents(path_parts(d))
     for f, text in files.items():
-        write_file(fs / "/".join(path_parts(f)), text)
+        parts = path_parts(f)
+        make_parents(parts[:-1])
+        fd = os.open(f"{fs}/{'/'.join(parts)}", _CREATE, 0o666)
+        try:
+            view = memoryview(text.encode("utf-8", "surrogateescape"))
+            while view:
+                view = view[os.write(fd, view) :]
+            if uid is not None:
+                os.fchown(fd, uid, uid)
+        finally:
+            os.close(fd)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def chown_tree(root: Path, uid: int) -> None:
