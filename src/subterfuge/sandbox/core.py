@@ -135,10 +135,16 @@ class ShellSandbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with asyncio.timeout_at(deadline) as scope:
-            ok_out, ok_err = await asyncio.gather(
-                out.collect(out_marker, limit, overflow, until_newline=True),
-                err.collect(err_marker, limit, overflow, until_newline=False),
+            # Both streams at once (a flood on either must be read to be cut), stderr in
+            # a task of its own: a third of what `gather`'s two tasks cost, every command.
+            errs = asyncio.ensure_future(
+                err.collect(err_marker, limit, overflow, until_newline=False)
             )
+            try:
+                ok_out = await out.collect(out_marker, limit, overflow, until_newline=True)
+                ok_err = await errs
+            finally:
+                errs.cancel()  # (done by now, unless this was cancelled or timed out)
         if not (ok_out and ok_err):
             return None
         return CommandResult(
