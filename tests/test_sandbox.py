@@ -44,7 +44,7 @@ from subterfuge.sandbox.bwrap import (
 )
 from subterfuge.sandbox.procs import rmtree
 from subterfuge.sandbox.shell import ansi_c_quote
-from subterfuge.sandbox.slot import INLINE_BYTES, Slot
+from subterfuge.sandbox.slot import INLINE_BYTES, Slot, SlotShell
 from subterfuge.sandbox.snapshot import UNREADABLE
 from subterfuge.sandbox.zygote import BOOT, boot_code
 
@@ -858,6 +858,37 @@ LOOK = (
     "python3 -c 'import os; print(len(os.listxattr(\"/root\")))'; "
     "cat /proc/[0-9]*/comm | grep -c sleep; ls /root; cat /root/rl_environment/compute_reward.py"
 )
+
+
+@needs_bwrap
+async def test_a_reply_a_call_gave_up_on_is_not_the_next_calls(sb: BwrapSandbox) -> None:
+    # pid 1 answers a call that timed out later; the next call must get its own reply
+    await sb.run("true")
+    shell = sb._proc
+    assert isinstance(shell, SlotShell)
+    with pytest.raises(SandboxError, match="did not answer"):
+        await shell.slot.call(("wait", shell.pid, 0.5), timeout=0.05)  # a live shell: 0.5 s
+    reply = await shell.slot.call(("kill",))
+    assert reply[0] == "ok" and isinstance(reply[1], dict) and shell.pid in reply[1]
+
+
+@needs_bwrap
+def test_a_warm_sandbox_serves_the_next_event_loop_too() -> None:
+    # `asyncio.run` twice on one backend: the second loop reuses the first one's sandbox
+    backend = BwrapBackend()
+
+    async def episode() -> tuple[str, Slot | None]:
+        sandbox = await backend.create([ENV], FILES, FAST)
+        try:
+            return (await sandbox.run("echo hi")).stdout, sandbox._slot
+        finally:
+            await sandbox.close()
+
+    try:
+        (first, slot), (second, again) = asyncio.run(episode()), asyncio.run(episode())
+        assert (first, second) == ("hi\n", "hi\n") and slot is again
+    finally:
+        backend.close()
 
 
 @needs_bwrap

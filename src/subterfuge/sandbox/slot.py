@@ -17,6 +17,7 @@ to reset is destroyed, never reused.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import json
@@ -113,6 +114,11 @@ class Slot:
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
         self._owed = 0
+        self._replies: collections.deque[bytes] = collections.deque()
+        """Pid 1's replies as they came (b"": its socket closed), until a call takes them."""
+        self._reply_waiter: asyncio.Future[None] | None = None
+        self._watching: asyncio.AbstractEventLoop | None = None
+        """The loop that reads replies as they come (`_watch`), once a call has run in it."""
         self.pid1 = -1
         """Host pid of the sandbox's pid 1."""
 
@@ -213,6 +219,7 @@ class Slot:
             os.close(ready_w)
         ours.setblocking(False)
         self._sock, self._owed = ours, 0
+        self._replies.clear()
         try:
             try:
                 await asyncio.wait_for(_read_ready(ready_r), BOOT_SECONDS)
@@ -375,12 +382,46 @@ class Slot:
         return b"".join(chunks).decode("utf-8", "replace").strip()[-2000:]
 
     async def _recv(self) -> tuple[Any, ...]:
+        """The next reply. The socket stays watched from call to call: asyncio's `sock_recv`
+        registers and unregisters it every time, which cost three times as much CPU."""
         assert self._sock is not None
-        data = await asyncio.get_running_loop().sock_recv(self._sock, REPLY_BYTES)
+        loop = asyncio.get_running_loop()
+        if self._watching is not loop:  # (a loop that ended took its registration along)
+            loop.add_reader(self._sock.fileno(), self._readable)
+            self._watching = loop
+        while not self._replies:
+            self._reply_waiter = loop.create_future()
+            try:
+                await self._reply_waiter
+            finally:
+                self._reply_waiter = None
+        data = self._replies.popleft()
         if not data:
             raise await self._gone()
         reply: tuple[Any, ...] = marshal.loads(data)
         return reply
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(REPLY_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # pid 1 is gone: the socket would stay readable for ever
+            self._unwatch()
+        self._replies.append(data)
+        if self._reply_waiter is not None and not self._reply_waiter.done():
+            self._reply_waiter.set_result(None)
+
+    def _unwatch(self) -> None:
+        """Stop reading replies (before the socket closes: the loop must not keep watching
+        its descriptor number, which the next socket may get)."""
+        loop, self._watching = self._watching, None
+        if loop is not None and self._sock is not None:
+            with contextlib.suppress(RuntimeError, ValueError):  # (a loop closed meanwhile)
+                loop.remove_reader(self._sock.fileno())
 
     async def call(
         self, request: tuple[Any, ...], fds: Sequence[int] = (), timeout: float = CALL_SECONDS
@@ -452,8 +493,10 @@ class Slot:
         if self._sock is not None:
             if self._pidfd is None:  # booting: a pidfd for pid 1 may wait in the socket
                 self._drain()
+            self._unwatch()
             self._sock.close()
             self._sock = None
+        self._replies.clear()
         self._kill()
 
     def destroy(self, remove: bool = True) -> None:
