@@ -34,6 +34,7 @@ from subterfuge.sandbox import (
     static_bash,
 )
 from subterfuge.sandbox import bwrap as bwrap_module
+from subterfuge.sandbox import pid1 as pid1_module
 from subterfuge.sandbox import slot as slot_module
 from subterfuge.sandbox.bwrap import (
     BwrapSandbox,
@@ -873,6 +874,20 @@ async def test_a_reply_a_call_gave_up_on_is_not_the_next_calls(sb: BwrapSandbox)
 
 
 @needs_bwrap
+async def test_a_call_waiting_when_its_sandbox_is_killed_ends_at_once(sb: BwrapSandbox) -> None:
+    await sb.run("true")
+    shell = sb._proc
+    assert isinstance(shell, SlotShell)
+    waiting = asyncio.ensure_future(shell.slot.call(("wait", shell.pid, 5.0)))
+    await asyncio.sleep(0.2)
+    start = time.monotonic()
+    shell.slot.kill()
+    with pytest.raises(SandboxError, match="gone"):
+        await waiting
+    assert time.monotonic() - start < 2
+
+
+@needs_bwrap
 def test_a_warm_sandbox_serves_the_next_event_loop_too() -> None:
     # `asyncio.run` twice on one backend: the second loop reuses the first one's sandbox
     backend = BwrapBackend()
@@ -1318,3 +1333,25 @@ def test_what_the_event_loop_removes_itself(tmp_path: Path, make: str, little: b
     subprocess.run(["bash", "-c", make], cwd=top, check=True)
     slot = Slot(tmp_path, ["root"], None, lambda fd: [], (sys.executable, b""))
     assert slot.little_left(64, 1 << 20) is little
+
+
+def test_a_tree_deeper_than_pythons_recursion_limit_is_removed(tmp_path: Path) -> None:
+    # An agent's 3,000 nested directories (and a link out): removed, nothing followed
+    top = tmp_path / "fs" / "root"
+    top.mkdir(parents=True)
+    (tmp_path / "outside").write_text("kept")
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        os.symlink(str(tmp_path / "outside"), "link", dir_fd=fd)
+        down = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = down
+    os.close(fd)
+    slot = Slot(tmp_path, ["root"], None, lambda fd: [], (sys.executable, b""))
+    slot.empty_tops()
+    assert os.listdir(top) == [] and (tmp_path / "outside").read_text() == "kept"
+
+
+def test_pid1_replies_fit_what_the_harness_reads() -> None:
+    assert pid1_module.REPLY_BYTES == slot_module.REPLY_BYTES

@@ -109,9 +109,11 @@ class ShellSandbox:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        await self._kill_shell(proc)
-        if proc.stdin is not None:
-            proc.stdin.close()
+        try:
+            await self._kill_shell(proc)
+        finally:  # (a kill that failed or was cancelled: our end of its stdin all the same)
+            if proc.stdin is not None:
+                proc.stdin.close()
         await proc.wait()
 
     async def _exchange(
@@ -120,13 +122,9 @@ class ShellSandbox:
         """Send one framed line and collect both streams; None if the shell died."""
         proc, out, err = self._proc, self._out, self._err
         assert proc is not None and proc.stdin is not None and out and err
+        stdin = proc.stdin
         line, out_marker, err_marker = framed
         start = time.monotonic()
-        try:
-            proc.stdin.write(line)
-            await proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            return None
 
         def overflow() -> None:
             kill_pids(self._command_pids(proc))
@@ -135,6 +133,11 @@ class ShellSandbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with asyncio.timeout_at(deadline) as scope:
+            try:
+                stdin.write(line)
+                await stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                return None
             # Both streams at once (a flood on either must be read to be cut), stderr in
             # a task of its own: a third of what `gather`'s two tasks cost, every command.
             errs = asyncio.ensure_future(
@@ -145,6 +148,8 @@ class ShellSandbox:
                 ok_err = await errs
             finally:
                 errs.cancel()  # (done by now, unless this was cancelled or timed out)
+                if errs.done() and not errs.cancelled():
+                    errs.exception()  # (retrieved: raised above, or lost to the timeout)
         if not (ok_out and ok_err):
             return None
         return CommandResult(

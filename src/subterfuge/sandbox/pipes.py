@@ -45,7 +45,7 @@ class PipeReader:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""  # read as the end, as asyncio's transport reports it
+            data = b""  # the pipe is unusable: its end (the collector then restarts the shell)
         if data:
             self._buffer += data
             if len(self._buffer) >= self._limit:
@@ -60,7 +60,9 @@ class PipeReader:
             self._waiter.set_result(None)
 
     async def read(self, n: int) -> bytes:
-        """Up to `n` bytes, waiting for some; b"" at the end."""
+        """Up to `n` (> 0) bytes, waiting for some; b"" at the end. One reader at a time."""
+        if n <= 0 or self._waiter is not None:
+            raise RuntimeError("read() needs n > 0 and no other read() waiting")
         while not self._buffer and not self._eof:
             self._waiter = self._loop.create_future()
             try:
@@ -81,6 +83,10 @@ class PipeReader:
             self._fd = -1
         self._eof = True
         self._wake()
+
+    def __del__(self) -> None:  # dropped unclosed (a loop that ended first): the descriptor
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
 
 
 class PipeWriter:
@@ -147,3 +153,7 @@ class PipeWriter:
             self._fd = -1
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(BrokenPipeError("the pipe was closed"))
+
+    def __del__(self) -> None:  # dropped unclosed: the descriptor at least
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)

@@ -120,10 +120,10 @@ def rmtree(path: Path | str) -> None:
     `shutil.rmtree`'s cost.
     """
     try:
-        _remove_plainly(os.fspath(path), None)
+        _remove_plainly(os.fspath(path))
         return
-    except (OSError, RecursionError):
-        pass  # a chmod, a tree too deep: the careful way, from where this stopped
+    except OSError:
+        pass  # something in the way (a chmod): the careful way, from where this stopped
 
     def fix(func: object, failed: str, exc: BaseException) -> None:
         if isinstance(exc, FileNotFoundError):
@@ -155,20 +155,42 @@ def rmtree(path: Path | str) -> None:
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _remove_plainly(name: str, dir_fd: int | None) -> None:
-    """Remove directory `name` (in `dir_fd`) and all in it, each step relative to its
-    parent's descriptor: a directory swapped for a link meanwhile is never followed."""
-    fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+def _remove_plainly(path: str) -> None:
+    """Remove directory `path` and all in it, each step relative to the descriptor of the
+    directory it is in (one open at a time, whatever the depth; no recursion): a
+    directory swapped for a link meanwhile is never followed."""
+    fd = os.open(path, _OPEN_DIR)
+    todo = [_listing(fd)]  # per level down from `path`: entries not yet removed
+    names: list[str] = []  # the directories entered, by name in their parent
     try:
-        with os.scandir(fd) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    _remove_plainly(entry.name, fd)
+        while True:
+            if todo[-1]:
+                name, is_dir = todo[-1].pop()
+                if is_dir:
+                    down = os.open(name, _OPEN_DIR, dir_fd=fd)
+                    os.close(fd)
+                    fd = down
+                    names.append(name)
+                    todo.append(_listing(fd))
                 else:
-                    os.unlink(entry.name, dir_fd=fd)
+                    os.unlink(name, dir_fd=fd)
+                continue
+            todo.pop()
+            if not names:
+                break
+            up = os.open("..", _OPEN_DIR, dir_fd=fd)  # (nothing runs in the tree any more)
+            os.close(fd)
+            fd = up
+            os.rmdir(names.pop(), dir_fd=fd)
     finally:
         os.close(fd)
-    os.rmdir(name, dir_fd=dir_fd)
+    os.rmdir(path)
+
+
+def _listing(fd: int) -> list[tuple[str, bool]]:
+    """(name, is a directory) of each entry, read while `fd` is open."""
+    with os.scandir(fd) as entries:
+        return [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
 
 
 def exited(pidfd: int, timeout: float = 0.0) -> bool:

@@ -118,7 +118,7 @@ class Slot:
         """Pid 1's replies as they came (b"": its socket closed), until a call takes them."""
         self._reply_waiter: asyncio.Future[None] | None = None
         self._watching: asyncio.AbstractEventLoop | None = None
-        """The loop that reads replies as they come (`_watch`), once a call has run in it."""
+        """The loop that reads replies as they come (`_recv`), once a call has run in it."""
         self.pid1 = -1
         """Host pid of the sandbox's pid 1."""
 
@@ -386,7 +386,8 @@ class Slot:
         registers and unregisters it every time, which cost three times as much CPU."""
         assert self._sock is not None
         loop = asyncio.get_running_loop()
-        if self._watching is not loop:  # (a loop that ended took its registration along)
+        if self._watching is not loop:  # (the first call, or one from another loop)
+            self._unwatch()
             loop.add_reader(self._sock.fileno(), self._readable)
             self._watching = loop
         while not self._replies:
@@ -404,11 +405,13 @@ class Slot:
     def _readable(self) -> None:
         assert self._sock is not None
         try:
-            data = self._sock.recv(REPLY_BYTES)
+            data, _, flags, _ = self._sock.recvmsg(REPLY_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
+            data, flags = b"", 0
+        if flags & socket.MSG_TRUNC:  # (pid 1 caps its replies: not one of them)
+            data = marshal.dumps(("error", f"a reply longer than {REPLY_BYTES} bytes"))
         if not data:  # pid 1 is gone: the socket would stay readable for ever
             self._unwatch()
         self._replies.append(data)
@@ -497,6 +500,11 @@ class Slot:
             self._sock.close()
             self._sock = None
         self._replies.clear()
+        waiter = self._reply_waiter
+        if waiter is not None and not waiter.done():  # a call waiting: it ends now
+            self._replies.append(b"")
+            with contextlib.suppress(RuntimeError):  # (its loop closed meanwhile)
+                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
         self._kill()
 
     def destroy(self, remove: bool = True) -> None:
@@ -514,6 +522,11 @@ class Slot:
         self.pid1 = -1
         if remove:
             rmtree(self.root)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _end(pidfd: int) -> None:
