@@ -125,6 +125,10 @@ class ShellSandbox:
         stdin = proc.stdin
         line, out_marker, err_marker = framed
         start = time.monotonic()
+        try:
+            stdin.write(line)  # first: the shell starts on it while we get ready to read
+        except (BrokenPipeError, ConnectionResetError):
+            return None
 
         def overflow() -> None:
             kill_pids(self._command_pids(proc))
@@ -134,8 +138,7 @@ class ShellSandbox:
         deadline = loop.time() + timeout
         async with asyncio.timeout_at(deadline) as scope:
             try:
-                stdin.write(line)
-                await stdin.drain()
+                await stdin.drain()  # (a long command waits on the shell: under the deadline)
             except (BrokenPipeError, ConnectionResetError):
                 return None
             # Both streams at once (a flood on either must be read to be cut), stderr in
