@@ -54,6 +54,7 @@ LARGE = b"SFG-LARGE"
 """Sent instead of a larger request, whose bytes travel in a memfd (`pid1.LARGE`)."""
 SHELL_BUFFER = 1 << 16
 """Output of the shell's read ahead of the collector, per stream."""
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # (the enum's `&` cost more than the recvmsg)
 REPLY_BYTES = 1 << 16
 """Pid 1's replies are at most this long (`pid1.REPLY_BYTES`). Under glibc's mmap
 threshold: a buffer of 1 MiB was an mmap and munmap per reply."""
@@ -410,7 +411,7 @@ class Slot:
             return
         except OSError:
             data, flags = b"", 0
-        if flags & socket.MSG_TRUNC:  # (pid 1 caps its replies: not one of them)
+        if flags & _MSG_TRUNC:  # (pid 1 caps its replies: not one of them)
             data = marshal.dumps(("error", f"a reply longer than {REPLY_BYTES} bytes"))
         if not data:  # pid 1 is gone: the socket would stay readable for ever
             self._unwatch()
